@@ -1,0 +1,250 @@
+// Command shop runs the shop: one replica of the web server (shop serve, the
+// default), database migrations (shop migrate) and, later, maintenance jobs.
+// Everything is configured through environment variables; shop --help lists
+// them.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/the-shop/shop/handlers"
+	"github.com/the-shop/shop/internal/account"
+	"github.com/the-shop/shop/internal/cart"
+	"github.com/the-shop/shop/internal/catalog"
+	"github.com/the-shop/shop/internal/config"
+	"github.com/the-shop/shop/internal/platform/postgres"
+	platformredis "github.com/the-shop/shop/internal/platform/redis"
+	"github.com/the-shop/shop/internal/session"
+)
+
+const usage = `shop: a shopping cart that runs as many replicas behind a load balancer.
+
+Usage:
+  shop [serve]                 run one replica (the default)
+  shop migrate up|down|status  apply, roll back one, or list database migrations
+  shop --help                  show this help
+
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "shop:", err)
+		os.Exit(1)
+	}
+}
+
+// run is the whole program, with its inputs passed in so tests can call it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage+config.Usage())
+		return nil
+	case "serve", "migrate":
+	default:
+		return fmt.Errorf("unknown command %q (see shop --help)", cmd)
+	}
+
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w\n(see shop --help)", err)
+	}
+	logger := newLogger(cfg, stderr)
+
+	if cmd == "migrate" {
+		return migrate(ctx, cfg, logger, args, stdout)
+	}
+	return serve(ctx, cfg, logger)
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel)) // validated by config.Load
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if cfg.LogFormat == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(h).With("replica", cfg.ReplicaName)
+}
+
+func migrate(ctx context.Context, cfg config.Config, logger *slog.Logger, args []string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("usage: shop migrate up|down|status")
+	}
+	db, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	m, err := postgres.NewMigrator(db, logger)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	switch args[0] {
+	case "up":
+		n, err := m.Up(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "applied %d migration(s)\n", n)
+	case "down":
+		res, err := m.Down(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "rolled back %s\n", res.Source.Path)
+	case "status":
+		st, err := m.Status(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range st {
+			applied := "pending"
+			if !s.AppliedAt.IsZero() {
+				applied = "applied " + s.AppliedAt.Format(time.RFC3339)
+			}
+			fmt.Fprintf(stdout, "%-28s %s\n", s.Source.Path, applied)
+		}
+	default:
+		return fmt.Errorf("unknown migrate command %q: use up, down or status", args[0])
+	}
+	return nil
+}
+
+// serve runs one replica until ctx ends (SIGINT or SIGTERM), then drains
+// in-flight requests for at most SHUTDOWN_TIMEOUT.
+func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
+	db, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if cfg.MigrateOnStart {
+		m, err := postgres.NewMigrator(db, logger)
+		if err != nil {
+			return err
+		}
+		n, err := m.Up(ctx)
+		m.Close()
+		if err != nil {
+			return err
+		}
+		logger.Info("migrations applied", "count", n)
+	}
+
+	var pool *redis.Pool
+	if cfg.SessionStore == config.StoreRedis {
+		if pool, err = platformredis.Open(ctx, cfg.RedisURL); err != nil {
+			return err
+		}
+		defer pool.Close()
+	}
+	if cfg.SessionStore == config.StoreMemory {
+		logger.Warn("SESSION_STORE=memory keeps sessions and carts in this process: " +
+			"with more than one replica, users lose their login and cart as requests move between replicas. " +
+			"Use it only to see that happen (workshops).")
+	}
+
+	deps, err := buildDeps(cfg, logger, db, pool)
+	if err != nil {
+		return err
+	}
+	defer deps.Sessions.Close()
+	e, err := handlers.New(deps)
+	if err != nil {
+		return err
+	}
+
+	srv := &http.Server{
+		Addr:              cfg.Addr,
+		Handler:           e,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       90 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	logger.Info("shop listening", "addr", ln.Addr().String(), "session_store", cfg.SessionStore)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// buildDeps wires the domain services for the configured store.
+func buildDeps(cfg config.Config, logger *slog.Logger, db *pgxpool.Pool, pool *redis.Pool) (handlers.Deps, error) {
+	sm, err := session.New(session.Options{
+		Kind:             cfg.SessionStore,
+		CookieName:       cfg.SessionCookieName,
+		CookieSecure:     cfg.SessionCookieSecure,
+		IdleTimeout:      cfg.SessionIdleTimeout,
+		Lifetime:         cfg.SessionLifetime,
+		RememberLifetime: cfg.SessionRememberLifetime,
+		RedisPrefix:      cfg.RedisKeyPrefix,
+	}, db, pool)
+	if err != nil {
+		return handlers.Deps{}, err
+	}
+	products := catalog.NewStore(db)
+	accounts, err := account.NewService(db, cfg.PasswordCost)
+	if err != nil {
+		return handlers.Deps{}, err
+	}
+	var carts cart.Store
+	checks := []handlers.Check{{Name: "postgres", Ping: db.Ping}}
+	switch cfg.SessionStore {
+	case config.StoreRedis:
+		carts = cart.NewRedisStore(pool, cfg.RedisKeyPrefix, cfg.CartTTL)
+		checks = append(checks, handlers.Check{Name: "redis", Ping: func(ctx context.Context) error { return platformredis.Ping(ctx, pool) }})
+	case config.StorePostgres:
+		carts = cart.NewPostgresStore(db)
+	default:
+		carts = cart.NewMemoryStore(cfg.CartTTL)
+	}
+	return handlers.Deps{
+		Config:   cfg,
+		Logger:   logger,
+		Sessions: sm,
+		Products: products,
+		Carts:    cart.NewService(carts, products),
+		Accounts: accounts,
+		Checks:   checks,
+	}, nil
+}
+

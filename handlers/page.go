@@ -1,0 +1,91 @@
+package handlers
+
+import (
+	"github.com/the-shop/shop/internal/cart"
+	"github.com/the-shop/shop/internal/catalog"
+)
+
+// Page is what every HTML template receives as its root value ("."). Page
+// templates read their own data from .Data and form state from .Form; the
+// layout reads the rest.
+type Page struct {
+	// Title is the <title> and the page heading.
+	Title string
+	// Name is the template name of the page ("catalog", "product", "cart",
+	// "login", "signup", "error"); the layout uses it to mark the active nav link.
+	Name string
+	// CSRFToken goes into <meta name="csrf-token"> and every form's hidden
+	// csrf_token field.
+	CSRFToken string
+	// User is nil for guests.
+	User *UserView
+	// CartCount is the sum of quantities in this session's cart (header badge).
+	CartCount int
+	// Flashes are one-time messages set by the previous request.
+	Flashes []Flash
+	// Replica and StoreKind feed the workshop footer; ShowServedBy turns it on.
+	Replica      string
+	StoreKind    string
+	ShowServedBy bool
+	// Form carries the submitted values and per-field errors of a form page.
+	Form *Form
+	// Data is the page's own data; see the *Data types below.
+	Data any
+}
+
+// UserView is the signed-in account as the layout shows it.
+type UserView struct {
+	Email string
+}
+
+// Flash is a one-time message shown at the top of the next page.
+type Flash struct {
+	// Kind is "success", "error" or "info".
+	Kind    string
+	Message string
+}
+
+// Form holds what a user submitted and what was wrong with it, so a form can be
+// re-rendered (422) with errors next to their fields.
+type Form struct {
+	Values map[string]string
+	Errors map[string]string
+}
+
+// Value returns the submitted value of a field ("" when absent).
+func (f *Form) Value(field string) string {
+	if f == nil {
+		return ""
+	}
+	return f.Values[field]
+}
+
+// Error returns the error message of a field ("" when the field is fine).
+func (f *Form) Error(field string) string {
+	if f == nil {
+		return ""
+	}
+	return f.Errors[field]
+}
+
+// ErrorData is the Data of the "error" page.
+type ErrorData struct {
+	Status    int
+	Message   string
+	RequestID string
+}
+
+// CatalogData is the Data of the "catalog" page.
+type CatalogData struct {
+	Products []catalog.Product
+}
+
+// ProductData is the Data of the "product" page.
+type ProductData struct {
+	Product catalog.Product
+}
+
+// CartData is the Data of the "cart" page.
+type CartData struct {
+	Cart cart.View
+}

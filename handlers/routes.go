@@ -1,0 +1,66 @@
+package handlers
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/the-shop/shop/internal/apperr"
+)
+
+// Route names, for reversing URLs (e.Reverse) and for the request log.
+const (
+	routeCatalog    = "catalog"
+	routeProduct    = "product"
+	routeCart       = "cart"
+	routeCartAdd    = "cart.add"
+	routeCartSet    = "cart.set"
+	routeCartRemove = "cart.remove"
+	routeSignupForm = "signup.form"
+	routeSignup     = "signup"
+	routeLoginForm  = "login.form"
+	routeLogin      = "login"
+	routeLogout     = "logout"
+	routeSession    = "session"
+	routeHealthz    = "healthz"
+	routeReadyz     = "readyz"
+	routeStatic     = "static"
+)
+
+// routes registers every route of CONTRACT.md in one place. Probes and
+// static files skip the session and CSRF middleware: they must keep
+// answering when the stores are down, and cost no store round trip.
+func (s *server) routes(e *echo.Echo) {
+	e.GET("/healthz", s.system.healthz).Name = routeHealthz
+	e.GET("/readyz", s.system.readyz).Name = routeReadyz
+	e.GET("/static/*", s.assets.serve).Name = routeStatic
+
+	b := e.Group("", sessions(s.web.sessions, s.logger), csrf(s.cfg.SessionCookieSecure))
+	b.GET("/", s.catalog.list).Name = routeCatalog
+	b.GET("/products/:id", s.catalog.show).Name = routeProduct
+	b.GET("/cart", s.cart.show).Name = routeCart
+	b.POST("/cart/items", s.cart.add).Name = routeCartAdd
+	b.POST("/cart/items/:product_id", s.cart.set).Name = routeCartSet
+	b.POST("/cart/items/:product_id/delete", s.cart.remove).Name = routeCartRemove
+	b.GET("/signup", s.auth.signupForm).Name = routeSignupForm
+	b.POST("/signup", s.auth.signup).Name = routeSignup
+	b.GET("/login", s.auth.loginForm).Name = routeLoginForm
+	b.POST("/login", s.auth.login).Name = routeLogin
+	b.POST("/logout", s.auth.logout).Name = routeLogout
+	b.GET("/session", s.system.session).Name = routeSession
+}
+
+// isAPI reports whether the request is for the stateless JSON API.
+func isAPI(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/api/") }
+
+// parsePathID reads a positive integer id from the path; anything else is a
+// 404, as no such resource can exist.
+func parsePathID(c echo.Context, name string) (int64, error) {
+	id, err := strconv.ParseInt(c.Param(name), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, apperr.NotFound("not_found", http.StatusText(http.StatusNotFound)+": no such "+name+".")
+	}
+	return id, nil
+}

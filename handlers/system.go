@@ -1,0 +1,82 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Check is one dependency that /readyz verifies.
+type Check struct {
+	Name string
+	Ping func(ctx context.Context) error
+}
+
+// systemHandler answers health, readiness and the /session debug route.
+type systemHandler struct {
+	*web
+	checks      []Check
+	idleTimeout time.Duration
+}
+
+// healthz answers GET /healthz: the process is up.
+func (h *systemHandler) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "replica": h.replica})
+}
+
+// readyz answers GET /readyz: 200 when every dependency answers, else 503
+// with the ones that did not (names only; errors go to the log).
+func (h *systemHandler) readyz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	failing := []string{}
+	for _, ch := range h.checks {
+		if err := ch.Ping(ctx); err != nil {
+			c.Logger().Warnf("readiness check %s: %v", ch.Name, err)
+			failing = append(failing, ch.Name)
+		}
+	}
+	if len(failing) > 0 {
+		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "failing": failing, "replica": h.replica})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"status": "ready", "replica": h.replica})
+}
+
+// sessionJSON is the answer of GET /session. It never includes the token.
+type sessionJSON struct {
+	Store         string     `json:"store"`
+	Replica       string     `json:"replica"`
+	Exists        bool       `json:"exists"`
+	Authenticated bool       `json:"authenticated"`
+	RememberMe    bool       `json:"remember_me"`
+	IdleTimeout   string     `json:"idle_timeout"`
+	IdleExpiresAt *time.Time `json:"idle_expires_at,omitempty"`
+	ExpiresAt     *time.Time `json:"absolute_expires_at,omitempty"`
+}
+
+// session answers GET /session, for debugging and workshops.
+func (h *systemHandler) session(c echo.Context) error {
+	ctx := c.Request().Context()
+	sm := h.sessions
+	v := sessionJSON{
+		Store:         sm.Kind(),
+		Replica:       h.replica,
+		Exists:        sm.Token(ctx) != "",
+		Authenticated: sm.UserID(ctx) != 0,
+		RememberMe:    sm.GetBool(ctx, "__rememberMe"),
+		IdleTimeout:   h.idleTimeout.String(),
+	}
+	if v.Exists {
+		deadline := sm.Deadline(ctx)
+		// This request commits the session, which moves the idle expiry to
+		// now + idle timeout, bounded by the absolute deadline.
+		idle := time.Now().Add(h.idleTimeout).UTC().Truncate(time.Second)
+		if deadline.Before(idle) {
+			idle = deadline
+		}
+		v.ExpiresAt, v.IdleExpiresAt = &deadline, &idle
+	}
+	return h.json(c, http.StatusOK, v)
+}

@@ -1,0 +1,162 @@
+// Package account holds the shop's user accounts: sign-up, password checks
+// and lookups, stored in PostgreSQL with bcrypt password hashes.
+package account
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/the-shop/shop/internal/apperr"
+	"github.com/the-shop/shop/internal/platform/postgres"
+)
+
+// Password length limits. bcrypt reads at most 72 bytes, so longer
+// passwords are refused rather than silently truncated.
+const (
+	MinPasswordLen = 8
+	MaxPasswordLen = 72
+)
+
+// ErrBadCredentials is the one answer to a wrong email or a wrong password,
+// so that the login form does not tell which accounts exist.
+var ErrBadCredentials = apperr.Unauthorized("invalid_credentials", "The email or password is not right.")
+
+// ErrNotFound is returned for an account id that does not exist.
+var ErrNotFound = apperr.NotFound("account_not_found", "That account does not exist.")
+
+// User is an account.
+type User struct {
+	ID        int64
+	Email     string
+	CreatedAt time.Time
+}
+
+// Service signs users up and checks their passwords.
+type Service struct {
+	db   *pgxpool.Pool
+	cost int
+	// dummyHash is compared against when the email is unknown, so that a
+	// login for a missing account takes as long as one with a wrong password.
+	dummyHash []byte
+}
+
+// NewService returns a Service that hashes new passwords with bcrypt cost.
+func NewService(db *pgxpool.Pool, cost int) (*Service, error) {
+	dummy, err := bcrypt.GenerateFromPassword([]byte("not a real password"), cost)
+	if err != nil {
+		return nil, fmt.Errorf("prepare password hashing: %w", err)
+	}
+	return &Service{db: db, cost: cost, dummyHash: dummy}, nil
+}
+
+// Credentials is what a user types to sign up or log in.
+type Credentials struct {
+	Email    string
+	Password string
+}
+
+// normalize trims the email; the password is kept as typed.
+func (c Credentials) normalize() Credentials {
+	c.Email = strings.TrimSpace(c.Email)
+	return c
+}
+
+// validate checks a sign-up form and returns every problem by field.
+func (c Credentials) validate() error {
+	fields := map[string]string{}
+	if c.Email == "" {
+		fields["email"] = "Enter your email address."
+	} else if a, err := mail.ParseAddress(c.Email); err != nil || a.Address != c.Email || !strings.Contains(c.Email, "@") || len(c.Email) > 254 {
+		fields["email"] = "Enter a valid email address, like name@example.com."
+	}
+	switch n := utf8.RuneCountInString(c.Password); {
+	case n == 0:
+		fields["password"] = "Choose a password."
+	case n < MinPasswordLen:
+		fields["password"] = fmt.Sprintf("Use at least %d characters.", MinPasswordLen)
+	case len(c.Password) > MaxPasswordLen:
+		fields["password"] = fmt.Sprintf("Use at most %d bytes.", MaxPasswordLen)
+	}
+	if len(fields) > 0 {
+		return apperr.Invalid("invalid_signup", "Please correct the fields below.", fields)
+	}
+	return nil
+}
+
+// Signup creates an account. A taken email (in any letter case) is a
+// conflict on the email field.
+func (s *Service) Signup(ctx context.Context, c Credentials) (User, error) {
+	c = c.normalize()
+	if err := c.validate(); err != nil {
+		return User{}, err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(c.Password), s.cost)
+	if err != nil {
+		return User{}, fmt.Errorf("hash password: %w", err)
+	}
+	u := User{Email: c.Email}
+	err = s.db.QueryRow(ctx,
+		`INSERT INTO users (email, password_hash) VALUES ($1, $2) RETURNING id, created_at`,
+		c.Email, string(hash),
+	).Scan(&u.ID, &u.CreatedAt)
+	if postgres.UniqueViolation(err) {
+		return User{}, apperr.Conflict("email_taken", "Please correct the fields below.",
+			map[string]string{"email": "An account with this email already exists. Log in instead?"})
+	}
+	if err != nil {
+		return User{}, postgres.Error("create user", err, nil)
+	}
+	return u, nil
+}
+
+// Authenticate returns the account whose email and password match, or
+// ErrBadCredentials.
+func (s *Service) Authenticate(ctx context.Context, c Credentials) (User, error) {
+	c = c.normalize()
+	if c.Email == "" || c.Password == "" {
+		fields := map[string]string{}
+		if c.Email == "" {
+			fields["email"] = "Enter your email address."
+		}
+		if c.Password == "" {
+			fields["password"] = "Enter your password."
+		}
+		return User{}, apperr.Invalid("invalid_login", "Please correct the fields below.", fields)
+	}
+	var u User
+	var hash string
+	err := s.db.QueryRow(ctx,
+		`SELECT id, email, password_hash, created_at FROM users WHERE lower(email) = lower($1)`,
+		c.Email,
+	).Scan(&u.ID, &u.Email, &hash, &u.CreatedAt)
+	if err != nil {
+		err = postgres.Error("find user", err, ErrBadCredentials)
+		if errors.Is(err, ErrBadCredentials) {
+			_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(c.Password))
+		}
+		return User{}, err
+	}
+	if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(c.Password)); err != nil {
+		return User{}, ErrBadCredentials
+	}
+	return u, nil
+}
+
+// Get returns the account with id, or ErrNotFound.
+func (s *Service) Get(ctx context.Context, id int64) (User, error) {
+	var u User
+	err := s.db.QueryRow(ctx, `SELECT id, email, created_at FROM users WHERE id = $1`, id).
+		Scan(&u.ID, &u.Email, &u.CreatedAt)
+	if err != nil {
+		return User{}, postgres.Error(fmt.Sprintf("get user %d", id), err, ErrNotFound)
+	}
+	return u, nil
+}

@@ -1,0 +1,26 @@
+// Package cart keeps shopping carts next to the sessions, in the configured
+// store, and changes them only by atomic line operations so that concurrent
+// requests through different replicas never lose an item.
+package cart
+
+// MaxQuantity is the most units of one product a cart line can hold.
+const MaxQuantity = 99
+
+// Item is one cart line joined with its product, as pages and JSON show it.
+type Item struct {
+	ProductID      int64  `json:"product_id,string"`
+	SKU            string `json:"-"`
+	Name           string `json:"name"`
+	Image          string `json:"-"`
+	Quantity       int    `json:"quantity"`
+	UnitPriceCents int64  `json:"unit_price_cents"`
+	LineTotalCents int64  `json:"line_total_cents"`
+	Stock          int    `json:"-"`
+}
+
+// View is a whole cart as pages and JSON show it.
+type View struct {
+	Items      []Item `json:"items"`
+	Count      int    `json:"count"`
+	TotalCents int64  `json:"total_cents"`
+}

@@ -1,0 +1,116 @@
+package cart
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// MemoryStore keeps carts in this process's memory. It exists for the
+// workshop: with more than one replica each one has its own carts, which is
+// exactly the pitfall the workshop shows.
+type MemoryStore struct {
+	mu    sync.Mutex
+	ttl   time.Duration
+	carts map[Key]*memCart
+	now   func() time.Time
+}
+
+type memCart struct {
+	lines   map[int64]int
+	expires time.Time
+}
+
+var _ Store = (*MemoryStore)(nil)
+
+// NewMemoryStore returns an empty store whose carts expire ttl after their
+// last change.
+func NewMemoryStore(ttl time.Duration) *MemoryStore {
+	return &MemoryStore{ttl: ttl, carts: map[Key]*memCart{}, now: time.Now}
+}
+
+// cart returns the live cart for key, creating it when create is set.
+// The caller holds mu.
+func (s *MemoryStore) cart(key Key, create bool) *memCart {
+	c := s.carts[key]
+	if c != nil && s.now().After(c.expires) {
+		delete(s.carts, key)
+		c = nil
+	}
+	if c == nil && create {
+		c = &memCart{lines: map[int64]int{}}
+		s.carts[key] = c
+	}
+	if c != nil && create {
+		c.expires = s.now().Add(s.ttl)
+	}
+	return c
+}
+
+// Lines implements Store.
+func (s *MemoryStore) Lines(_ context.Context, key Key) ([]Line, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var lines []Line
+	if c := s.cart(key, false); c != nil {
+		for id, q := range c.lines {
+			lines = append(lines, Line{ProductID: id, Quantity: q})
+		}
+	}
+	return lines, nil
+}
+
+// Add implements Store.
+func (s *MemoryStore) Add(_ context.Context, key Key, productID int64, qty int) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.cart(key, true)
+	c.lines[productID] = min(c.lines[productID]+qty, MaxQuantity)
+	return c.lines[productID], nil
+}
+
+// Set implements Store.
+func (s *MemoryStore) Set(_ context.Context, key Key, productID int64, qty int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.cart(key, qty > 0)
+	if c == nil {
+		return nil
+	}
+	if qty == 0 {
+		delete(c.lines, productID)
+	} else {
+		c.lines[productID] = qty
+	}
+	return nil
+}
+
+// Remove implements Store.
+func (s *MemoryStore) Remove(ctx context.Context, key Key, productID int64) error {
+	return s.Set(ctx, key, productID, 0)
+}
+
+// Merge implements Store.
+func (s *MemoryStore) Merge(_ context.Context, from, to Key) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	src := s.cart(from, false)
+	if src == nil || len(src.lines) == 0 {
+		delete(s.carts, from)
+		return nil
+	}
+	dst := s.cart(to, true)
+	for id, q := range src.lines {
+		dst.lines[id] = min(dst.lines[id]+q, MaxQuantity)
+	}
+	delete(s.carts, from)
+	return nil
+}
+
+// Clear implements Store.
+func (s *MemoryStore) Clear(_ context.Context, key Key) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.carts, key)
+	return nil
+}

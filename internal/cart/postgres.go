@@ -1,0 +1,111 @@
+package cart
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/the-shop/shop/internal/platform/postgres"
+)
+
+// PostgresStore keeps carts in the carts and cart_items tables. Every change
+// is a single statement (an upsert through data-modifying CTEs), so it is
+// atomic without an explicit transaction and costs one round trip.
+type PostgresStore struct {
+	db *pgxpool.Pool
+}
+
+var _ Store = (*PostgresStore)(nil)
+
+// NewPostgresStore returns a store on db.
+func NewPostgresStore(db *pgxpool.Pool) *PostgresStore { return &PostgresStore{db: db} }
+
+// Lines implements Store.
+func (s *PostgresStore) Lines(ctx context.Context, key Key) ([]Line, error) {
+	rows, err := s.db.Query(ctx, `SELECT product_id, quantity FROM cart_items WHERE cart_key = $1`, string(key))
+	if err != nil {
+		return nil, postgres.Error("load cart "+string(key), err, nil)
+	}
+	lines, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Line, error) {
+		var l Line
+		err := r.Scan(&l.ProductID, &l.Quantity)
+		return l, err
+	})
+	if err != nil {
+		return nil, postgres.Error("load cart "+string(key), err, nil)
+	}
+	return lines, nil
+}
+
+// touchCart is the CTE that creates the cart row or marks it as changed.
+const touchCart = `c AS (
+	INSERT INTO carts (key) VALUES ($1)
+	ON CONFLICT (key) DO UPDATE SET updated_at = now()
+	RETURNING key
+)`
+
+// Add implements Store.
+func (s *PostgresStore) Add(ctx context.Context, key Key, productID int64, qty int) (int, error) {
+	var n int
+	err := s.db.QueryRow(ctx, `WITH `+touchCart+`
+		INSERT INTO cart_items (cart_key, product_id, quantity)
+		SELECT c.key, $2, LEAST($3::int, $4::int) FROM c
+		ON CONFLICT (cart_key, product_id)
+		DO UPDATE SET quantity = LEAST(cart_items.quantity + EXCLUDED.quantity, $4::int)
+		RETURNING quantity`,
+		string(key), productID, qty, MaxQuantity,
+	).Scan(&n)
+	if err != nil {
+		return 0, postgres.Error("add to cart "+string(key), err, nil)
+	}
+	return n, nil
+}
+
+// Set implements Store.
+func (s *PostgresStore) Set(ctx context.Context, key Key, productID int64, qty int) error {
+	if qty == 0 {
+		return s.Remove(ctx, key, productID)
+	}
+	_, err := s.db.Exec(ctx, `WITH `+touchCart+`
+		INSERT INTO cart_items (cart_key, product_id, quantity)
+		SELECT c.key, $2, $3 FROM c
+		ON CONFLICT (cart_key, product_id) DO UPDATE SET quantity = EXCLUDED.quantity`,
+		string(key), productID, qty,
+	)
+	return postgres.Error("set cart line "+string(key), err, nil)
+}
+
+// Remove implements Store.
+func (s *PostgresStore) Remove(ctx context.Context, key Key, productID int64) error {
+	_, err := s.db.Exec(ctx, `DELETE FROM cart_items WHERE cart_key = $1 AND product_id = $2`, string(key), productID)
+	return postgres.Error("remove cart line "+string(key), err, nil)
+}
+
+// Merge implements Store. The guest lines are deleted and upserted into the
+// account's cart by one statement, so a concurrent add to either cart is
+// either merged or lands after the merge, never lost.
+func (s *PostgresStore) Merge(ctx context.Context, from, to Key) error {
+	_, err := s.db.Exec(ctx, `WITH
+		moved AS (DELETE FROM cart_items WHERE cart_key = $1 RETURNING product_id, quantity),
+		gone AS (DELETE FROM carts WHERE key = $1),
+		c AS (
+			INSERT INTO carts (key) SELECT $2 WHERE EXISTS (SELECT 1 FROM moved)
+			ON CONFLICT (key) DO UPDATE SET updated_at = now()
+			RETURNING key
+		)
+		INSERT INTO cart_items (cart_key, product_id, quantity)
+		SELECT c.key, moved.product_id, moved.quantity FROM moved, c
+		ON CONFLICT (cart_key, product_id)
+		DO UPDATE SET quantity = LEAST(cart_items.quantity + EXCLUDED.quantity, $3::int)`,
+		string(from), string(to), MaxQuantity,
+	)
+	return postgres.Error(fmt.Sprintf("merge cart %s into %s", from, to), err, nil)
+}
+
+// Clear implements Store.
+func (s *PostgresStore) Clear(ctx context.Context, key Key) error {
+	_, err := s.db.Exec(ctx, `DELETE FROM carts WHERE key = $1`, string(key))
+	return postgres.Error("clear cart "+string(key), err, nil)
+}

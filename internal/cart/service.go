@@ -1,0 +1,166 @@
+package cart
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/the-shop/shop/internal/apperr"
+	"github.com/the-shop/shop/internal/catalog"
+)
+
+// Products is what the cart needs of the catalog.
+type Products interface {
+	Get(ctx context.Context, id int64) (catalog.Product, error)
+	GetMany(ctx context.Context, ids []int64) (map[int64]catalog.Product, error)
+}
+
+// Service validates cart changes and joins lines with their products.
+type Service struct {
+	store    Store
+	products Products
+}
+
+// NewService returns a Service over store and products.
+func NewService(store Store, products Products) *Service {
+	return &Service{store: store, products: products}
+}
+
+// ErrUnknownProduct is the answer to adding a product id that does not exist.
+var ErrUnknownProduct = apperr.Invalid("unknown_product", "That product does not exist.",
+	map[string]string{"product_id": "Choose a product from the catalog."})
+
+// ParseProductID parses a product id from a form or path.
+func ParseProductID(s string) (int64, error) {
+	id, err := parseID(s)
+	if err != nil {
+		return 0, ErrUnknownProduct
+	}
+	return id, nil
+}
+
+func parseID(s string) (int64, error) {
+	id, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("bad id %q", s)
+	}
+	return id, nil
+}
+
+// ParseQuantity parses a quantity from a form: empty means def; otherwise a
+// whole number from min (1, or 0 where 0 removes the line) to MaxQuantity.
+func ParseQuantity(s string, def, min int) (int, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return def, nil
+	}
+	q, err := strconv.Atoi(s)
+	if err != nil || q < min || q > MaxQuantity {
+		return 0, apperr.Invalid("invalid_quantity",
+			fmt.Sprintf("Quantity must be a whole number from %d to %d.", min, MaxQuantity),
+			map[string]string{"quantity": fmt.Sprintf("Enter a number from %d to %d.", min, MaxQuantity)})
+	}
+	return q, nil
+}
+
+// Add adds qty units of productID to the cart and returns the product and
+// the line's new quantity.
+func (s *Service) Add(ctx context.Context, key Key, productID int64, qty int) (catalog.Product, int, error) {
+	p, err := s.product(ctx, productID)
+	if err != nil {
+		return catalog.Product{}, 0, err
+	}
+	if !p.InStock() {
+		return p, 0, apperr.Invalid("out_of_stock", p.Name+" is out of stock.", nil)
+	}
+	n, err := s.store.Add(ctx, key, productID, qty)
+	if err != nil {
+		return p, 0, err
+	}
+	return p, n, nil
+}
+
+// Set sets the quantity of a line (0 removes it).
+func (s *Service) Set(ctx context.Context, key Key, productID int64, qty int) (catalog.Product, error) {
+	p, err := s.product(ctx, productID)
+	if err != nil {
+		return catalog.Product{}, err
+	}
+	return p, s.store.Set(ctx, key, productID, qty)
+}
+
+// Remove deletes a line.
+func (s *Service) Remove(ctx context.Context, key Key, productID int64) error {
+	return s.store.Remove(ctx, key, productID)
+}
+
+// Merge moves a guest cart into an account's cart.
+func (s *Service) Merge(ctx context.Context, from, to Key) error {
+	return s.store.Merge(ctx, from, to)
+}
+
+// Count returns the number of units in a cart, for the header badge, without
+// loading products.
+func (s *Service) Count(ctx context.Context, key Key) (int, error) {
+	lines, err := s.store.Lines(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, l := range lines {
+		n += l.Quantity
+	}
+	return n, nil
+}
+
+// View loads a cart with its products and totals, in catalog order. Lines
+// whose product has been removed from the catalog are left out.
+func (s *Service) View(ctx context.Context, key Key) (View, error) {
+	lines, err := s.store.Lines(ctx, key)
+	if err != nil {
+		return View{}, err
+	}
+	v := View{Items: []Item{}}
+	if len(lines) == 0 {
+		return v, nil
+	}
+	ids := make([]int64, len(lines))
+	for i, l := range lines {
+		ids[i] = l.ProductID
+	}
+	products, err := s.products.GetMany(ctx, ids)
+	if err != nil {
+		return View{}, err
+	}
+	sort.Slice(lines, func(i, j int) bool { return lines[i].ProductID < lines[j].ProductID })
+	for _, l := range lines {
+		p, ok := products[l.ProductID]
+		if !ok {
+			continue
+		}
+		item := Item{
+			ProductID:      p.ID,
+			SKU:            p.SKU,
+			Name:           p.Name,
+			Image:          p.Image,
+			Quantity:       l.Quantity,
+			UnitPriceCents: p.PriceCents,
+			LineTotalCents: p.PriceCents * int64(l.Quantity),
+			Stock:          p.Stock,
+		}
+		v.Items = append(v.Items, item)
+		v.Count += item.Quantity
+		v.TotalCents += item.LineTotalCents
+	}
+	return v, nil
+}
+
+func (s *Service) product(ctx context.Context, id int64) (catalog.Product, error) {
+	p, err := s.products.Get(ctx, id)
+	if apperr.IsKind(err, apperr.KindNotFound) {
+		return catalog.Product{}, ErrUnknownProduct
+	}
+	return p, err
+}

@@ -1,0 +1,255 @@
+// Package config loads the shop's configuration from environment variables
+// into one typed, validated struct. Nothing below cmd/ and this package reads
+// the environment.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Session store kinds accepted by SESSION_STORE.
+const (
+	StoreRedis    = "redis"
+	StorePostgres = "postgres"
+	StoreMemory   = "memory"
+)
+
+// Config is the whole configuration of one replica.
+type Config struct {
+	Addr        string
+	ReplicaName string
+	DatabaseURL string
+	RedisURL    string
+	// RedisKeyPrefix starts every Redis key the shop writes, so that several
+	// shops (or tests) can share one Redis.
+	RedisKeyPrefix string
+
+	SessionStore            string
+	SessionCookieName       string
+	SessionCookieSecure     bool
+	SessionIdleTimeout      time.Duration
+	SessionLifetime         time.Duration
+	SessionRememberLifetime time.Duration
+
+	MigrateOnStart bool
+	CartTTL        time.Duration
+
+	TrustedProxies  []*net.IPNet
+	LogFormat       string
+	LogLevel        string
+	ShutdownTimeout time.Duration
+	// ShowServedBy puts the replica and store badge in every page's footer.
+	ShowServedBy bool
+	// PasswordCost is the bcrypt cost of new password hashes.
+	PasswordCost int
+}
+
+// Var describes one environment variable: its name, default and meaning.
+type Var struct {
+	Name    string
+	Default string
+	Help    string
+}
+
+// Vars lists every environment variable the shop reads, in the order
+// `shop --help` prints them.
+func Vars() []Var {
+	host, _ := os.Hostname()
+	return []Var{
+		{"ADDR", ":8080", "listen address of this replica"},
+		{"REPLICA_NAME", host, "name in X-Served-By and in logs (default: the host name)"},
+		{"DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shop?sslmode=disable", "PostgreSQL connection URL"},
+		{"REDIS_URL", "redis://127.0.0.1:6379/0", "Redis connection URL"},
+		{"REDIS_KEY_PREFIX", "shop:", "prefix of every Redis key the shop writes"},
+		{"SESSION_STORE", StoreRedis, "session and cart store: redis, postgres or memory (memory: one replica only, for workshops)"},
+		{"SESSION_COOKIE_NAME", "session", "session cookie name"},
+		{"SESSION_COOKIE_SECURE", "false", "mark the session cookie Secure (set true when served over HTTPS)"},
+		{"SESSION_IDLE_TIMEOUT", "30m", "a session unused this long expires"},
+		{"SESSION_LIFETIME", "24h", "absolute lifetime of a session"},
+		{"SESSION_REMEMBER_LIFETIME", "720h", "absolute lifetime of a session with \"remember me\""},
+		{"MIGRATE_ON_START", "true", "run database migrations at start"},
+		{"CART_TTL", "720h", "lifetime of an abandoned cart"},
+		{"TRUSTED_PROXIES", "127.0.0.1/32,::1/128", "CIDRs whose X-Forwarded-* headers are trusted"},
+		{"LOG_FORMAT", "text", "log format: text or json"},
+		{"LOG_LEVEL", "info", "log level: debug, info, warn or error"},
+		{"SHUTDOWN_TIMEOUT", "15s", "drain time on SIGTERM or SIGINT"},
+		{"SHOW_SERVED_BY", "true", "show the serving replica and session store in the page footer"},
+		{"PASSWORD_COST", "10", "bcrypt cost of new password hashes (4..14)"},
+	}
+}
+
+// Usage is the environment part of `shop --help`.
+func Usage() string {
+	var b strings.Builder
+	b.WriteString("Environment variables (default in brackets):\n")
+	for _, v := range Vars() {
+		def := v.Default
+		if def == "" {
+			def = "unset"
+		}
+		fmt.Fprintf(&b, "  %-26s %s [%s]\n", v.Name, v.Help, def)
+	}
+	return b.String()
+}
+
+// Load reads the configuration through getenv (os.Getenv in production, a map
+// in tests), applies defaults and validates every value. The error names each
+// variable that is wrong and what it accepts.
+func Load(getenv func(string) string) (Config, error) {
+	p := parser{getenv: getenv, defaults: map[string]string{}}
+	for _, v := range Vars() {
+		p.defaults[v.Name] = v.Default
+	}
+	c := Config{
+		Addr:                    p.str("ADDR"),
+		ReplicaName:             p.str("REPLICA_NAME"),
+		DatabaseURL:             p.url("DATABASE_URL", "postgres", "postgresql"),
+		RedisURL:                p.url("REDIS_URL", "redis", "rediss"),
+		RedisKeyPrefix:          p.str("REDIS_KEY_PREFIX"),
+		SessionStore:            p.oneOf("SESSION_STORE", StoreRedis, StorePostgres, StoreMemory),
+		SessionCookieName:       p.str("SESSION_COOKIE_NAME"),
+		SessionCookieSecure:     p.bool("SESSION_COOKIE_SECURE"),
+		SessionIdleTimeout:      p.duration("SESSION_IDLE_TIMEOUT", time.Second),
+		SessionLifetime:         p.duration("SESSION_LIFETIME", time.Second),
+		SessionRememberLifetime: p.duration("SESSION_REMEMBER_LIFETIME", time.Second),
+		MigrateOnStart:          p.bool("MIGRATE_ON_START"),
+		CartTTL:                 p.duration("CART_TTL", time.Minute),
+		TrustedProxies:          p.cidrs("TRUSTED_PROXIES"),
+		LogFormat:               p.oneOf("LOG_FORMAT", "text", "json"),
+		LogLevel:                p.oneOf("LOG_LEVEL", "debug", "info", "warn", "error"),
+		ShutdownTimeout:         p.duration("SHUTDOWN_TIMEOUT", 0),
+		ShowServedBy:            p.bool("SHOW_SERVED_BY"),
+		PasswordCost:            p.intRange("PASSWORD_COST", 4, 14),
+	}
+	if c.ReplicaName == "" {
+		c.ReplicaName = "shop"
+	}
+	if c.Addr == "" {
+		p.fail("ADDR", "must not be empty (for example :8080 or 127.0.0.1:9001)")
+	}
+	if c.SessionCookieName == "" {
+		p.fail("SESSION_COOKIE_NAME", "must not be empty")
+	}
+	if c.SessionIdleTimeout > c.SessionLifetime {
+		p.fail("SESSION_IDLE_TIMEOUT", "must not be longer than SESSION_LIFETIME")
+	}
+	if c.SessionRememberLifetime < c.SessionLifetime {
+		p.fail("SESSION_REMEMBER_LIFETIME", "must not be shorter than SESSION_LIFETIME")
+	}
+	return c, errors.Join(p.errs...)
+}
+
+// parser collects every problem instead of stopping at the first, so one
+// start shows the operator all that is wrong.
+type parser struct {
+	getenv   func(string) string
+	defaults map[string]string
+	errs     []error
+}
+
+func (p *parser) fail(name, msg string) {
+	p.errs = append(p.errs, fmt.Errorf("%s %s", name, msg))
+}
+
+func (p *parser) raw(name string) string {
+	if v, ok := lookup(p.getenv, name); ok {
+		return strings.TrimSpace(v)
+	}
+	return p.defaults[name]
+}
+
+// lookup treats an empty variable as unset, as shells and compose files make
+// "FOO=" easy to write by accident.
+func lookup(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+func (p *parser) str(name string) string { return p.raw(name) }
+
+func (p *parser) oneOf(name string, allowed ...string) string {
+	v := strings.ToLower(p.raw(name))
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	p.fail(name, fmt.Sprintf("is %q; it accepts %s", v, strings.Join(allowed, ", ")))
+	return allowed[0]
+}
+
+func (p *parser) bool(name string) bool {
+	v, err := strconv.ParseBool(p.raw(name))
+	if err != nil {
+		p.fail(name, fmt.Sprintf("is %q; it accepts true or false", p.raw(name)))
+	}
+	return v
+}
+
+func (p *parser) intRange(name string, lo, hi int) int {
+	v, err := strconv.Atoi(p.raw(name))
+	if err != nil || v < lo || v > hi {
+		p.fail(name, fmt.Sprintf("is %q; it accepts a whole number from %d to %d", p.raw(name), lo, hi))
+	}
+	return v
+}
+
+// duration parses a Go duration ("90s", "30m", "720h"); min is the smallest
+// positive value accepted, and 0 is accepted only where min is 0.
+func (p *parser) duration(name string, min time.Duration) time.Duration {
+	raw := p.raw(name)
+	d, err := time.ParseDuration(raw)
+	switch {
+	case err != nil:
+		p.fail(name, fmt.Sprintf("is %q; it accepts a duration such as 90s, 30m or 24h", raw))
+	case d < 0:
+		p.fail(name, fmt.Sprintf("is %q; it must not be negative", raw))
+	case min > 0 && d < min:
+		p.fail(name, fmt.Sprintf("is %q; it must be at least %s", raw, min))
+	}
+	return d
+}
+
+func (p *parser) url(name string, schemes ...string) string {
+	raw := p.raw(name)
+	u, err := url.Parse(raw)
+	if err == nil {
+		for _, s := range schemes {
+			if u.Scheme == s && u.Host != "" {
+				return raw
+			}
+		}
+	}
+	p.fail(name, fmt.Sprintf("is not a valid URL; it accepts %s://host:port/...", schemes[0]))
+	return raw
+}
+
+func (p *parser) list(name string) []string {
+	var out []string
+	for _, s := range strings.Split(p.raw(name), ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (p *parser) cidrs(name string) []*net.IPNet {
+	var out []*net.IPNet
+	for _, s := range p.list(name) {
+		_, n, err := net.ParseCIDR(s)
+		if err != nil {
+			p.fail(name, fmt.Sprintf("has %q; it accepts comma-separated CIDRs such as 10.0.0.0/8", s))
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}

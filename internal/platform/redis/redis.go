@@ -1,0 +1,68 @@
+// Package redis opens the shop's Redis connection pool (redigo, as scs's
+// redisstore expects) and classifies its errors.
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+)
+
+// Open returns a pool for url ("redis://[:password@]host:port/db") and
+// checks that the server answers PING.
+func Open(ctx context.Context, url string) (*redis.Pool, error) {
+	dial := func() (redis.Conn, error) {
+		return redis.DialURL(url,
+			redis.DialConnectTimeout(2*time.Second),
+			redis.DialReadTimeout(5*time.Second),
+			redis.DialWriteTimeout(5*time.Second),
+		)
+	}
+	pool := &redis.Pool{
+		MaxIdle:     32,
+		IdleTimeout: 4 * time.Minute,
+		DialContext: func(context.Context) (redis.Conn, error) { return dial() },
+		// A connection idle for a while may have been closed by a Redis
+		// restart; check it before use so the request does not fail.
+		TestOnBorrow: func(c redis.Conn, idleSince time.Time) error {
+			if time.Since(idleSince) < 10*time.Second {
+				return nil
+			}
+			_, err := c.Do("PING")
+			return err
+		},
+	}
+	if err := Ping(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return pool, nil
+}
+
+// Ping checks that Redis answers.
+func Ping(ctx context.Context, pool *redis.Pool) error {
+	conn, err := pool.GetContext(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to redis: %w", err)
+	}
+	defer conn.Close()
+	if _, err := redis.DoContext(conn, ctx, "PING"); err != nil {
+		return fmt.Errorf("ping redis: %w", err)
+	}
+	return nil
+}
+
+// IsUnavailable reports whether err means Redis cannot be reached, as
+// opposed to a bad command.
+func IsUnavailable(err error) bool {
+	var netErr net.Error
+	var opErr *net.OpError
+	return errors.As(err, &netErr) || errors.As(err, &opErr) ||
+		errors.Is(err, redis.ErrPoolExhausted) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}

@@ -1,0 +1,90 @@
+// Package views holds the shop's HTML templates (html/template), embedded so
+// that every replica renders from the same files without touching the disk.
+//
+// Layout: layouts/base.html defines "base"; partials/*.html define small
+// shared templates; each pages/NAME.html defines "content". A renderer clones
+// base + partials, parses one page on top and executes "base" with a
+// handlers.Page value.
+package views
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"strconv"
+)
+
+// FS holds the layouts, pages and partials.
+//
+//go:embed layouts pages partials
+var FS embed.FS
+
+// Funcs returns the functions the templates call. asset maps a path inside
+// static/ (for example "css/shop.css") to the URL it is served under; the
+// caller decides how (content-hashed names in production, plain relative paths
+// in a preview). The functions are pure so the templates stay easy to test.
+func Funcs(asset func(string) string) template.FuncMap {
+	return template.FuncMap{
+		"asset":  asset,
+		"money":  Money,
+		"plural": Plural,
+		"dict":   Dict,
+	}
+}
+
+// Money formats integer cents as US dollars with a thousands separator:
+// 1800 → "$18.00", 129900 → "$1,299.00". Negative amounts get a leading
+// minus ("-$5.00") although the shop has none today.
+func Money(cents int64) string {
+	sign := ""
+	// Work with an unsigned magnitude so that math.MinInt64 cannot overflow.
+	u := uint64(cents)
+	if cents < 0 {
+		sign = "-"
+		u = -u
+	}
+	dollars := strconv.FormatUint(u/100, 10)
+	// Insert a comma every three digits from the right.
+	if n := len(dollars); n > 3 {
+		b := make([]byte, 0, n+(n-1)/3)
+		first := n % 3
+		if first == 0 {
+			first = 3
+		}
+		b = append(b, dollars[:first]...)
+		for i := first; i < n; i += 3 {
+			b = append(b, ',')
+			b = append(b, dollars[i:i+3]...)
+		}
+		dollars = string(b)
+	}
+	return fmt.Sprintf("%s$%s.%02d", sign, dollars, u%100)
+}
+
+// Plural returns "N one" when n is 1 and "N many" otherwise:
+// {{plural .Count "item" "items"}} → "1 item", "3 items", "0 items".
+func Plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// Dict builds a map from alternating keys and values so that a template can
+// hand more than one value to a partial:
+// {{template "add-to-cart" dict "Product" . "CSRFToken" $.CSRFToken}}.
+func Dict(pairs ...any) (map[string]any, error) {
+	if len(pairs)%2 != 0 {
+		return nil, errors.New("dict: odd number of arguments")
+	}
+	m := make(map[string]any, len(pairs)/2)
+	for i := 0; i < len(pairs); i += 2 {
+		k, ok := pairs[i].(string)
+		if !ok {
+			return nil, fmt.Errorf("dict: key %d is %T, not a string", i/2, pairs[i])
+		}
+		m[k] = pairs[i+1]
+	}
+	return m, nil
+}

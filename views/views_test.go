@@ -1,0 +1,722 @@
+package views_test
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/html"
+
+	"github.com/the-shop/shop/internal/cart"
+	"github.com/the-shop/shop/internal/catalog"
+	"github.com/the-shop/shop/static"
+	"github.com/the-shop/shop/views"
+)
+
+// The types below mirror handlers.Page and friends field for field (views
+// must not import handlers). If a template uses a field these lack, rendering
+// fails here first.
+
+type page struct {
+	Title        string
+	Name         string
+	CSRFToken    string
+	User         *userView
+	CartCount    int
+	Flashes      []flash
+	Replica      string
+	StoreKind    string
+	ShowServedBy bool
+	Form         *form
+	Data         any
+}
+
+type userView struct{ Email string }
+
+type flash struct{ Kind, Message string }
+
+type form struct {
+	Values map[string]string
+	Errors map[string]string
+}
+
+func (f *form) Value(field string) string {
+	if f == nil {
+		return ""
+	}
+	return f.Values[field]
+}
+
+func (f *form) Error(field string) string {
+	if f == nil {
+		return ""
+	}
+	return f.Errors[field]
+}
+
+type errorData struct {
+	Status    int
+	Message   string
+	RequestID string
+}
+
+type catalogData struct{ Products []catalog.Product }
+
+type productData struct{ Product catalog.Product }
+
+type cartData struct{ Cart cart.View }
+
+const token = "tok-3f9a_Zx+/="
+
+var (
+	mug = catalog.Product{ID: 1, SKU: "MUG-001", Name: "Stoneware Mug", Description: "A heavy, hand-glazed mug that keeps coffee warm.", PriceCents: 1800, Stock: 12, Image: "img/products/mug.svg"}
+	// lamp's price checks the thousands separator; its stock is low.
+	lamp = catalog.Product{ID: 9, SKU: "LMP-009", Name: "Brass Desk Lamp", PriceCents: 129900, Stock: 3, Image: "img/products/desk-lamp.svg"}
+	// pen is sold out and its name needs escaping.
+	pen = catalog.Product{ID: 6, SKU: "PEN-006", Name: `Fountain Pen <script>alert("x")</script> & Ink`, PriceCents: 4500, Stock: 0, Image: "img/products/fountain-pen.svg"}
+
+	fullCart = cart.View{
+		Items: []cart.Item{
+			{ProductID: 1, SKU: "MUG-001", Name: "Stoneware Mug", Image: "img/products/mug.svg", Quantity: 2, UnitPriceCents: 1800, LineTotalCents: 3600, Stock: 12},
+			{ProductID: 9, SKU: "LMP-009", Name: "Brass Desk Lamp", Image: "img/products/desk-lamp.svg", Quantity: 1, UnitPriceCents: 129900, LineTotalCents: 129900, Stock: 3},
+		},
+		Count:      3,
+		TotalCents: 133500,
+	}
+)
+
+// parsePages parses the templates exactly as the renderer does: one clone of
+// base + partials per page, executed through "base". missingkey=error makes a
+// partial that reads a key its caller forgot fail loudly.
+func parsePages(t *testing.T) map[string]*template.Template {
+	t.Helper()
+	asset := func(name string) string {
+		if _, err := fs.Stat(static.FS, name); err != nil {
+			t.Errorf("asset %q: not in static.FS: %v", name, err)
+		}
+		return "/static/" + name
+	}
+	base, err := template.New("").Funcs(views.Funcs(asset)).Option("missingkey=error").
+		ParseFS(views.FS, "layouts/*.html", "partials/*.html")
+	if err != nil {
+		t.Fatalf("parse layouts: %v", err)
+	}
+	pages := map[string]*template.Template{}
+	for _, name := range []string{"catalog", "product", "cart", "login", "signup", "error"} {
+		clone, err := base.Clone()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pages[name], err = clone.ParseFS(views.FS, "pages/"+name+".html"); err != nil {
+			t.Fatalf("parse page %s: %v", name, err)
+		}
+	}
+	return pages
+}
+
+func render(t *testing.T, pages map[string]*template.Template, p page) (string, *html.Node) {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := pages[p.Name].ExecuteTemplate(&buf, "base", p); err != nil {
+		t.Fatalf("render %s: %v", p.Name, err)
+	}
+	doc, err := html.Parse(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatalf("parse output: %v", err)
+	}
+	return buf.String(), doc
+}
+
+func TestPages(t *testing.T) {
+	pages := parsePages(t)
+	user := &userView{Email: "ada@example.com"}
+
+	tests := []struct {
+		name  string
+		page  page
+		check func(t *testing.T, raw string, doc *html.Node)
+	}{
+		{
+			name: "CatalogGuest",
+			page: page{Title: "Catalog", Name: "catalog", CSRFToken: token, Data: catalogData{Products: []catalog.Product{mug, lamp, pen}}},
+			check: func(t *testing.T, raw string, doc *html.Node) {
+				wantText(t, doc, "$18.00", "$1,299.00", "$45.00", "Only 3 left", "Out of stock")
+				forms := all(doc, isForm("/cart/items"))
+				if len(forms) != 2 {
+					t.Fatalf("got %d add-to-cart forms, want 2 (the sold-out pen has none)", len(forms))
+				}
+				for i, want := range []string{"1", "9"} {
+					checkAddToCart(t, forms[i], want)
+				}
+				disabled := all(doc, func(n *html.Node) bool { return n.Data == "button" && has(n, "disabled") })
+				if len(disabled) != 1 {
+					t.Errorf("got %d disabled buttons, want 1 for the sold-out product", len(disabled))
+				}
+				if strings.Contains(raw, `<script>alert`) {
+					t.Error("product name is not escaped")
+				}
+				wantText(t, doc, `Fountain Pen <script>alert("x")</script> & Ink`)
+				if n := find(doc, byAttr("href", "/login")); n == nil {
+					t.Error("guest sees no Log in link")
+				}
+				if n := find(doc, byAttr("href", "/signup")); n == nil {
+					t.Error("guest sees no Sign up link")
+				}
+			},
+		},
+		{
+			name: "CatalogUserWithFlashesAndServedBy",
+			page: page{
+				Title: "Catalog", Name: "catalog", CSRFToken: token, User: user, CartCount: 7,
+				Flashes:      []flash{{"success", "Welcome back!"}, {"error", "That did not work."}, {"info", "Carts now merge at login."}},
+				Replica:      "shop-2",
+				StoreKind:    "redis",
+				ShowServedBy: true,
+				Data:         catalogData{Products: []catalog.Product{mug}},
+			},
+			check: func(t *testing.T, raw string, doc *html.Node) {
+				wantText(t, doc, "ada@example.com", "Welcome back!", "That did not work.", "Carts now merge at login.")
+				if find(doc, isForm("/logout")) == nil {
+					t.Error("signed-in user has no logout form")
+				}
+				if find(doc, byAttr("href", "/login")) != nil {
+					t.Error("signed-in user still sees a Log in link")
+				}
+				served := find(doc, func(n *html.Node) bool { return has(n, "data-served-by") })
+				if served == nil {
+					t.Fatal("no data-served-by badge")
+				}
+				if got, want := squash(text(served)), "Served by shop-2 · sessions in redis"; got != want {
+					t.Errorf("served-by badge = %q, want %q", got, want)
+				}
+			},
+		},
+		{
+			name: "CatalogEmpty",
+			page: page{Title: "Catalog", Name: "catalog", CSRFToken: token, Data: catalogData{}},
+			check: func(t *testing.T, raw string, doc *html.Node) {
+				wantText(t, doc, "No products yet")
+			},
+		},
+		{
+			name: "ProductWithQuantityError",
+			page: page{
+				Title: mug.Name, Name: "product", CSRFToken: token, CartCount: 2,
+				Form: &form{Values: map[string]string{"quantity": "500"}, Errors: map[string]string{"quantity": "Choose between 1 and 99."}},
+				Data: productData{Product: mug},
+			},
+			check: func(t *testing.T, raw string, doc *html.Node) {
+				wantText(t, doc, "Stoneware Mug", "MUG-001", "A heavy, hand-glazed mug", "$18.00", "12 in stock")
+				f := find(doc, isForm("/cart/items"))
+				if f == nil {
+					t.Fatal("no add-to-cart form")
+				}
+				checkAddToCart(t, f, "1")
+				checkFieldError(t, doc, "quantity", "Choose between 1 and 99.")
+				img := find(doc, func(n *html.Node) bool { return n.Data == "img" && attr(n, "src") == "/static/img/products/mug.svg" })
+				if img == nil || attr(img, "alt") != "Stoneware Mug" {
+					t.Errorf("product image missing or without a meaningful alt")
+				}
+			},
+		},
+		{
+			name: "ProductSoldOut",
+			page: page{Title: "Fountain Pen", Name: "product", CSRFToken: token, Data: productData{Product: pen}},
+			check: func(t *testing.T, raw string, doc *html.Node) {
+				wantText(t, doc, "Out of stock")
+				if find(doc, isForm("/cart/items")) != nil {
+					t.Error("sold-out product has an add-to-cart form")
+				}
+				if find(doc, func(n *html.Node) bool { return n.Data == "button" && has(n, "disabled") }) == nil {
+					t.Error("sold-out product has no disabled button")
+				}
+			},
+		},
+		{
+			name: "CartFull",
+			page: page{Title: "Your cart", Name: "cart", CSRFToken: token, User: user, CartCount: 3, Data: cartData{Cart: fullCart}},
+			check: func(t *testing.T, raw string, doc *html.Node) {
+				wantText(t, doc, "Stoneware Mug", "Brass Desk Lamp", "$36.00", "$1,299.00", "$1,335.00", "3 items", "0 removes")
+				for _, it := range fullCart.Items {
+					id := strconv.FormatInt(it.ProductID, 10)
+					if find(doc, byAttr("href", "/products/"+id)) == nil {
+						t.Errorf("no link to product %s", id)
+					}
+					upd := find(doc, isForm("/cart/items/"+id))
+					if upd == nil {
+						t.Fatalf("no quantity form for product %s", id)
+					}
+					q := find(upd, byAttr("name", "quantity"))
+					if q == nil {
+						t.Fatalf("quantity form of %s has no quantity input", id)
+					}
+					for k, want := range map[string]string{"type": "number", "min": "0", "max": "99", "value": strconv.Itoa(it.Quantity)} {
+						if got := attr(q, k); got != want {
+							t.Errorf("product %s quantity %s = %q, want %q", id, k, got, want)
+						}
+					}
+					if find(doc, isForm("/cart/items/"+id+"/delete")) == nil {
+						t.Errorf("no remove form for product %s", id)
+					}
+				}
+				if find(doc, isForm("/checkout")) != nil {
+					t.Error("checkout form present, but checkout is not built yet")
+				}
+			},
+		},
+		{
+			name: "CartEmpty",
+			page: page{Title: "Your cart", Name: "cart", CSRFToken: token, Data: cartData{}},
+			check: func(t *testing.T, raw string, doc *html.Node) {
+				wantText(t, doc, "Your cart is empty")
+				if find(doc, func(n *html.Node) bool { return n.Data == "table" }) != nil {
+					t.Error("empty cart still renders a table")
+				}
+				if len(all(doc, byAttr("href", "/"))) < 2 { // logo + "browse the catalog"
+					t.Error("empty cart has no link back to the catalog")
+				}
+			},
+		},
+		{
+			name: "LoginNilForm",
+			page: page{Title: "Log in", Name: "login", CSRFToken: token},
+			check: func(t *testing.T, raw string, doc *html.Node) {
+				f := find(doc, isForm("/login"))
+				if f == nil {
+					t.Fatal("no login form")
+				}
+				wantInput(t, f, "email", map[string]string{"type": "email", "autocomplete": "username", "value": ""})
+				wantInput(t, f, "password", map[string]string{"type": "password", "autocomplete": "current-password"})
+				wantInput(t, f, "remember_me", map[string]string{"type": "checkbox", "value": "on"})
+				wantText(t, doc, "Remember me")
+				if find(doc, byAttr("aria-invalid", "true")) != nil {
+					t.Error("aria-invalid set without errors")
+				}
+				if len(all(doc, byAttr("href", "/signup"))) < 2 { // header + "create an account"
+					t.Error("no link to sign up")
+				}
+			},
+		},
+		{
+			name: "LoginWithErrors",
+			page: page{
+				Title: "Log in", Name: "login", CSRFToken: token,
+				Form: &form{
+					Values: map[string]string{"email": `ada"@example.com`},
+					Errors: map[string]string{"": "Email or password is wrong.", "email": "Enter a valid email address."},
+				},
+			},
+			check: func(t *testing.T, raw string, doc *html.Node) {
+				f := find(doc, isForm("/login"))
+				wantInput(t, f, "email", map[string]string{"value": `ada"@example.com`})
+				checkFieldError(t, doc, "email", "Enter a valid email address.")
+				general := find(doc, byAttr("role", "alert"))
+				if general == nil || !strings.Contains(text(general), "Email or password is wrong.") {
+					t.Fatal("general form error missing or not role=alert")
+				}
+				if !precedes(doc, general, f) {
+					t.Error("general error is not above the form")
+				}
+				if pw := find(f, byAttr("name", "password")); has(pw, "aria-invalid") {
+					t.Error("password marked invalid without an error")
+				}
+			},
+		},
+		{
+			name: "SignupWithErrors",
+			page: page{
+				Title: "Sign up", Name: "signup", CSRFToken: token,
+				Form: &form{
+					Values: map[string]string{"email": "ada@example.com"},
+					Errors: map[string]string{"password": "Use at least 8 characters."},
+				},
+			},
+			check: func(t *testing.T, raw string, doc *html.Node) {
+				f := find(doc, isForm("/signup"))
+				if f == nil {
+					t.Fatal("no signup form")
+				}
+				wantInput(t, f, "email", map[string]string{"type": "email", "value": "ada@example.com"})
+				wantInput(t, f, "password", map[string]string{"type": "password", "autocomplete": "new-password"})
+				checkFieldError(t, doc, "password", "Use at least 8 characters.")
+				pw := find(f, byAttr("name", "password"))
+				if !slices.Contains(strings.Fields(attr(pw, "aria-describedby")), "password-hint") {
+					t.Error("password is not described by its hint")
+				}
+				if !strings.Contains(strings.ToLower(text(doc)), "at least 8 characters") {
+					t.Error("no password length hint")
+				}
+				if find(doc, byAttr("href", "/login")) == nil {
+					t.Error("no link to log in")
+				}
+			},
+		},
+		{
+			name: "SignupNilForm",
+			page: page{Title: "Sign up", Name: "signup", CSRFToken: token, User: nil},
+			check: func(t *testing.T, raw string, doc *html.Node) {
+				if find(doc, byAttr("aria-invalid", "true")) != nil {
+					t.Error("aria-invalid set without errors")
+				}
+			},
+		},
+		{
+			name: "ErrorWithRequestID",
+			page: page{Title: "Page not found", Name: "error", CSRFToken: token, Data: errorData{Status: 404, Message: "We could not find that page.", RequestID: "req-7f3c"}},
+			check: func(t *testing.T, raw string, doc *html.Node) {
+				wantText(t, doc, "404", "We could not find that page.", "req-7f3c")
+				if len(all(doc, byAttr("href", "/"))) < 2 {
+					t.Error("error page has no link back to the catalog")
+				}
+			},
+		},
+		{
+			name: "ErrorWithoutRequestID",
+			page: page{Title: "Something went wrong", Name: "error", CSRFToken: token, User: user, Data: errorData{Status: 500, Message: "Please try again."}},
+			check: func(t *testing.T, raw string, doc *html.Node) {
+				wantText(t, doc, "500", "Please try again.")
+				if strings.Contains(text(doc), "Request ID") {
+					t.Error("request id label shown without an id")
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw, doc := render(t, pages, tt.page)
+			for _, problem := range pageProblems(tt.page, raw, doc) {
+				t.Error(problem)
+			}
+			tt.check(t, raw, doc)
+		})
+	}
+}
+
+// pageProblems checks what every page must get right and returns what it
+// finds wrong; TestPageProblemsCatchesMistakes proves it can find something.
+func pageProblems(p page, raw string, doc *html.Node) []string {
+	var out []string
+	add := func(format string, args ...any) { out = append(out, fmt.Sprintf(format, args...)) }
+
+	meta := find(doc, func(n *html.Node) bool { return n.Data == "meta" && attr(n, "name") == "csrf-token" })
+	if meta == nil || attr(meta, "content") != p.CSRFToken {
+		add("no <meta name=csrf-token content=%q>", p.CSRFToken)
+	}
+	if find(doc, func(n *html.Node) bool { return n.Data == "meta" && attr(n, "name") == "viewport" }) == nil {
+		add("no viewport meta")
+	}
+	if title := find(doc, func(n *html.Node) bool { return n.Data == "title" }); title == nil || text(title) != p.Title+" · The Shop" {
+		add("title is not %q", p.Title+" · The Shop")
+	}
+
+	for _, f := range all(doc, func(n *html.Node) bool { return n.Data == "form" }) {
+		if !strings.EqualFold(attr(f, "method"), "post") {
+			add("form %q is not a POST form", attr(f, "action"))
+			continue
+		}
+		tok := find(f, func(n *html.Node) bool { return n.Data == "input" && attr(n, "name") == "csrf_token" })
+		if tok == nil || attr(tok, "type") != "hidden" || attr(tok, "value") != p.CSRFToken {
+			add("POST form %q lacks the hidden csrf_token", attr(f, "action"))
+		}
+	}
+
+	for _, s := range all(doc, func(n *html.Node) bool { return n.Data == "script" }) {
+		if strings.TrimSpace(text(s)) != "" || attr(s, "src") == "" {
+			add("inline <script> found")
+		}
+	}
+	if find(doc, func(n *html.Node) bool { return n.Type == html.ElementNode && n.Data == "style" }) != nil {
+		add("<style> element found")
+	}
+	for _, n := range all(doc, func(n *html.Node) bool { return n.Type == html.ElementNode }) {
+		for _, a := range n.Attr {
+			if a.Key == "style" {
+				add("style attribute on <%s>", n.Data)
+			}
+			if strings.HasPrefix(a.Key, "on") {
+				add("inline handler %s on <%s>", a.Key, n.Data)
+			}
+			if (a.Key == "src" || a.Key == "href") && (strings.HasPrefix(a.Val, "//") || strings.HasPrefix(a.Val, "http:") || strings.HasPrefix(a.Val, "https:")) {
+				add("external resource %s=%q", a.Key, a.Val)
+			}
+		}
+	}
+
+	ids := map[string]bool{}
+	for _, n := range all(doc, func(n *html.Node) bool { return has(n, "id") }) {
+		id := attr(n, "id")
+		if ids[id] {
+			add("duplicate id %q", id)
+		}
+		ids[id] = true
+	}
+	for _, n := range all(doc, func(n *html.Node) bool { return has(n, "aria-describedby") }) {
+		for _, id := range strings.Fields(attr(n, "aria-describedby")) {
+			if !ids[id] {
+				add("aria-describedby points at missing id %q", id)
+			}
+		}
+	}
+	labels := map[string]bool{}
+	for _, l := range all(doc, func(n *html.Node) bool { return n.Data == "label" }) {
+		labels[attr(l, "for")] = true
+	}
+	for _, in := range all(doc, func(n *html.Node) bool { return n.Data == "input" || n.Data == "select" || n.Data == "textarea" }) {
+		if attr(in, "type") == "hidden" {
+			continue
+		}
+		if !labels[attr(in, "id")] && attr(in, "aria-label") == "" {
+			add("<%s name=%q> has no label", in.Data, attr(in, "name"))
+		}
+	}
+	for _, img := range all(doc, func(n *html.Node) bool { return n.Data == "img" }) {
+		for _, k := range []string{"alt", "width", "height"} {
+			if !has(img, k) {
+				add("<img src=%q> lacks %s", attr(img, "src"), k)
+			}
+		}
+	}
+
+	badges := all(doc, func(n *html.Node) bool { return has(n, "data-cart-count") })
+	if len(badges) == 0 {
+		add("no [data-cart-count] badge")
+	}
+	for _, b := range badges {
+		if got := text(b); got != strconv.Itoa(p.CartCount) {
+			add("cart badge shows %q, want %d", got, p.CartCount)
+		}
+	}
+
+	for _, tag := range []string{"header", "nav", "main", "footer"} {
+		if find(doc, func(n *html.Node) bool { return n.Data == tag }) == nil {
+			add("no <%s> landmark", tag)
+		}
+	}
+	if find(doc, func(n *html.Node) bool { return n.Data == "main" && attr(n, "id") == "main" }) == nil ||
+		find(doc, byAttr("href", "#main")) == nil {
+		add("no skip link to <main id=main>")
+	}
+	if h1 := all(doc, func(n *html.Node) bool { return n.Data == "h1" }); len(h1) != 1 {
+		add("%d <h1> elements, want 1", len(h1))
+	}
+
+	current := all(doc, func(n *html.Node) bool {
+		return n.Data == "a" && attr(n, "aria-current") == "page" && strings.Contains(attr(n, "class"), "nav-link")
+	})
+	wantCurrent := map[string]string{"catalog": "/", "cart": "/cart", "login": "/login"}[p.Name]
+	switch {
+	case wantCurrent == "" && len(current) > 0:
+		add("nav marks %q current on page %s", attr(current[0], "href"), p.Name)
+	case wantCurrent != "" && (len(current) != 1 || attr(current[0], "href") != wantCurrent):
+		add("nav does not mark %s as the current page", wantCurrent)
+	}
+
+	if shown := find(doc, isForm("/logout")) != nil; shown != (p.User != nil) {
+		add("logout form shown = %v, want %v", shown, p.User != nil)
+	}
+	if served := find(doc, func(n *html.Node) bool { return has(n, "data-served-by") }); (served != nil) != p.ShowServedBy {
+		add("served-by badge shown = %v, want %v", served != nil, p.ShowServedBy)
+	}
+
+	flashes := all(doc, func(n *html.Node) bool { return slices.Contains(strings.Fields(attr(n, "class")), "flash") })
+	if len(flashes) != len(p.Flashes) {
+		add("%d flashes shown, want %d", len(flashes), len(p.Flashes))
+	}
+	for i, f := range flashes {
+		if i >= len(p.Flashes) {
+			break
+		}
+		want := "status"
+		if p.Flashes[i].Kind == "error" {
+			want = "alert"
+		}
+		if attr(f, "role") != want {
+			add("flash %d (%s) has role %q, want %q", i, p.Flashes[i].Kind, attr(f, "role"), want)
+		}
+	}
+	return out
+}
+
+// TestPageProblemsCatchesMistakes feeds pageProblems a page with the mistakes
+// it exists to catch, so a check that silently passes everything fails here.
+func TestPageProblemsCatchesMistakes(t *testing.T) {
+	bad := `<!doctype html><html><head><title>x</title><script>alert(1)</script></head><body>
+<main><h1>A</h1><h1>B</h1>
+<p style="color:red" onclick="x()">hi</p>
+<form method="post" action="/cart/items"><input type="number" name="quantity" id="q" aria-describedby="nope"><p id="q"></p></form>
+<img src="/a.svg"><img src="https://cdn.example.com/x.png" alt="" width="1" height="1"><span data-cart-count>9</span></main></body></html>`
+	doc, err := html.Parse(strings.NewReader(bad))
+	if err != nil {
+		t.Fatal(err)
+	}
+	problems := strings.Join(pageProblems(page{Title: "Catalog", Name: "catalog", CSRFToken: token, CartCount: 1, User: &userView{}, ShowServedBy: true, Flashes: []flash{{"info", "x"}}}, bad, doc), "\n")
+	for _, want := range []string{
+		"csrf-token", "viewport", "title is not", "lacks the hidden csrf_token", "inline <script>", "style attribute",
+		"inline handler onclick", "external resource", "duplicate id", "missing id \"nope\"", "has no label", "lacks alt",
+		"cart badge shows \"9\"", "no <header>", "skip link", "2 <h1>", "nav does not mark", "logout form",
+		"served-by", "flashes shown",
+	} {
+		if !strings.Contains(problems, want) {
+			t.Errorf("pageProblems did not report %q; got:\n%s", want, problems)
+		}
+	}
+}
+
+// checkAddToCart asserts the shape of one add-to-cart form.
+func checkAddToCart(t *testing.T, f *html.Node, productID string) {
+	t.Helper()
+	if attr(f, "data-enhance") != "add-to-cart" {
+		t.Errorf("add-to-cart form for %s lacks data-enhance", productID)
+	}
+	id := find(f, byAttr("name", "product_id"))
+	if id == nil || attr(id, "type") != "hidden" || attr(id, "value") != productID {
+		t.Errorf("add-to-cart form: product_id is not hidden %q", productID)
+	}
+	wantInput(t, f, "quantity", map[string]string{"type": "number", "min": "1", "max": "99", "value": "1"})
+}
+
+// checkFieldError asserts that the input named field is marked invalid and
+// described by an element that holds msg and sits right next to it.
+func checkFieldError(t *testing.T, doc *html.Node, field, msg string) {
+	t.Helper()
+	in := find(doc, byAttr("name", field))
+	if in == nil {
+		t.Fatalf("no input %q", field)
+	}
+	if attr(in, "aria-invalid") != "true" {
+		t.Errorf("input %q lacks aria-invalid=true", field)
+	}
+	var errEl *html.Node
+	for _, id := range strings.Fields(attr(in, "aria-describedby")) {
+		if el := find(doc, byAttr("id", id)); el != nil && strings.Contains(text(el), msg) {
+			errEl = el
+		}
+	}
+	if errEl == nil {
+		t.Fatalf("input %q is not described by an element saying %q", field, msg)
+	}
+	if !strings.Contains(text(errEl), "Error:") {
+		t.Errorf("error of %q does not say \"Error:\" (colour alone is not enough)", field)
+	}
+	if errEl.Parent != in.Parent && errEl.Parent != in.Parent.Parent {
+		t.Errorf("error of %q is not next to its input", field)
+	}
+}
+
+func wantInput(t *testing.T, scope *html.Node, name string, want map[string]string) {
+	t.Helper()
+	if scope == nil {
+		t.Fatalf("no form to look for input %q in", name)
+	}
+	in := find(scope, byAttr("name", name))
+	if in == nil {
+		t.Fatalf("no input %q", name)
+	}
+	for k, v := range want {
+		if got := attr(in, k); got != v {
+			t.Errorf("input %q: %s = %q, want %q", name, k, got, v)
+		}
+	}
+}
+
+func wantText(t *testing.T, doc *html.Node, want ...string) {
+	t.Helper()
+	got := squash(text(doc))
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("page text lacks %q", w)
+		}
+	}
+}
+
+// --- tiny DOM helpers ---
+
+func find(n *html.Node, match func(*html.Node) bool) *html.Node {
+	if n == nil {
+		return nil
+	}
+	if n.Type == html.ElementNode && match(n) {
+		return n
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		if f := find(c, match); f != nil {
+			return f
+		}
+	}
+	return nil
+}
+
+func all(n *html.Node, match func(*html.Node) bool) []*html.Node {
+	var out []*html.Node
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode && match(n) {
+			out = append(out, n)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(n)
+	return out
+}
+
+// precedes reports whether a comes before b in document order.
+func precedes(doc, a, b *html.Node) bool {
+	order := all(doc, func(*html.Node) bool { return true })
+	return slices.Index(order, a) < slices.Index(order, b)
+}
+
+func attr(n *html.Node, key string) string {
+	if n == nil {
+		return ""
+	}
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+func has(n *html.Node, key string) bool {
+	if n == nil {
+		return false
+	}
+	for _, a := range n.Attr {
+		if a.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+func byAttr(key, val string) func(*html.Node) bool {
+	return func(n *html.Node) bool { return has(n, key) && attr(n, key) == val }
+}
+
+func isForm(action string) func(*html.Node) bool {
+	return func(n *html.Node) bool { return n.Data == "form" && attr(n, "action") == action }
+}
+
+func text(n *html.Node) string {
+	var b strings.Builder
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.TextNode {
+			b.WriteString(n.Data)
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(n)
+	return b.String()
+}
+
+func squash(s string) string { return strings.Join(strings.Fields(s), " ") }
