@@ -247,4 +247,3 @@ func buildDeps(cfg config.Config, logger *slog.Logger, db *pgxpool.Pool, pool *r
 		Checks:   checks,
 	}, nil
 }
-
