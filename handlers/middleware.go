@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -64,6 +65,9 @@ type sessionState struct {
 
 const ctxSession = "shop.session"
 
+// commitTimeout bounds one session commit.
+const commitTimeout = 5 * time.Second
+
 // sessions loads the session from its cookie before the handler and commits
 // it exactly once: either explicitly, when a handler's response helper calls
 // commitSession before writing (so a store failure becomes a proper 503), or
@@ -85,10 +89,16 @@ func sessions(sm *session.Manager, logger *slog.Logger) echo.MiddlewareFunc {
 
 			st := &sessionState{}
 			st.commit = func() error {
+				// The request's context may already be cancelled when an
+				// error page is written (the timeout middleware cancels it
+				// as the handler returns); the commit must still happen,
+				// within a bound of its own.
 				rctx := c.Request().Context()
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(rctx), commitTimeout)
+				defer cancel()
 				switch sm.Status(rctx) {
 				case scs.Modified:
-					token, expiry, err := sm.Commit(rctx)
+					token, expiry, err := sm.Commit(cctx)
 					if err != nil {
 						return apperr.Unavailable("commit session", err)
 					}

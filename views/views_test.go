@@ -151,7 +151,7 @@ func TestPages(t *testing.T) {
 					t.Fatalf("got %d add-to-cart forms, want 2 (the sold-out pen has none)", len(forms))
 				}
 				for i, want := range []string{"1", "9"} {
-					checkAddToCart(t, forms[i], want)
+					checkAddToCart(t, forms[i], want, "1")
 				}
 				disabled := all(doc, func(n *html.Node) bool { return n.Data == "button" && has(n, "disabled") })
 				if len(disabled) != 1 {
@@ -216,7 +216,7 @@ func TestPages(t *testing.T) {
 				if f == nil {
 					t.Fatal("no add-to-cart form")
 				}
-				checkAddToCart(t, f, "1")
+				checkAddToCart(t, f, "1", "500")
 				checkFieldError(t, doc, "quantity", "Choose between 1 and 99.")
 				img := find(doc, func(n *html.Node) bool { return n.Data == "img" && attr(n, "src") == "/static/img/products/mug.svg" })
 				if img == nil || attr(img, "alt") != "Stoneware Mug" {
@@ -568,7 +568,7 @@ func TestPageProblemsCatchesMistakes(t *testing.T) {
 }
 
 // checkAddToCart asserts the shape of one add-to-cart form.
-func checkAddToCart(t *testing.T, f *html.Node, productID string) {
+func checkAddToCart(t *testing.T, f *html.Node, productID, quantity string) {
 	t.Helper()
 	if attr(f, "data-enhance") != "add-to-cart" {
 		t.Errorf("add-to-cart form for %s lacks data-enhance", productID)
@@ -577,7 +577,7 @@ func checkAddToCart(t *testing.T, f *html.Node, productID string) {
 	if id == nil || attr(id, "type") != "hidden" || attr(id, "value") != productID {
 		t.Errorf("add-to-cart form: product_id is not hidden %q", productID)
 	}
-	wantInput(t, f, "quantity", map[string]string{"type": "number", "min": "1", "max": "99", "value": "1"})
+	wantInput(t, f, "quantity", map[string]string{"type": "number", "min": "1", "max": "99", "value": quantity})
 }
 
 // checkFieldError asserts that the input named field is marked invalid and

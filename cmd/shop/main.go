@@ -169,7 +169,6 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer deps.Sessions.Close()
 	e, err := handlers.New(deps)
 	if err != nil {
 		return err

@@ -47,14 +47,13 @@ type Manager struct {
 	*scs.SessionManager
 	kind             string
 	rememberLifetime time.Duration
-	stop             func()
 }
 
 // New returns a Manager on the store named by opts.Kind. Postgres needs db,
 // Redis needs pool; the other may be nil.
 func New(opts Options, db *pgxpool.Pool, pool *redis.Pool) (*Manager, error) {
 	sm := scs.New()
-	m := &Manager{SessionManager: sm, kind: opts.Kind, rememberLifetime: opts.RememberLifetime, stop: func() {}}
+	m := &Manager{SessionManager: sm, kind: opts.Kind, rememberLifetime: opts.RememberLifetime}
 	switch opts.Kind {
 	case KindRedis:
 		if pool == nil {
@@ -67,9 +66,10 @@ func New(opts Options, db *pgxpool.Pool, pool *redis.Pool) (*Manager, error) {
 		}
 		sm.Store = NewPostgresStore(db)
 	case KindMemory:
-		ms := memstore.NewWithCleanupInterval(time.Minute)
-		sm.Store = ms
-		m.stop = ms.StopCleanup
+		// The sweeper goroutine lives as long as the process: memstore's
+		// StopCleanup races with the goroutine's start (go test -race
+		// flags it), and one goroutine per process costs nothing.
+		sm.Store = memstore.NewWithCleanupInterval(time.Minute)
 	default:
 		return nil, fmt.Errorf("unknown session store %q", opts.Kind)
 	}
@@ -90,9 +90,6 @@ func New(opts Options, db *pgxpool.Pool, pool *redis.Pool) (*Manager, error) {
 
 // Kind is the store kind: redis, postgres or memory.
 func (m *Manager) Kind() string { return m.kind }
-
-// Close stops background work of the store (the memory store's cleanup).
-func (m *Manager) Close() { m.stop() }
 
 // Commit saves the session, passing the signed-in user id to stores that
 // index sessions by user.

@@ -20,7 +20,9 @@
     return region;
   }
 
-  // toast shows a short message for a few seconds. kind is "success" or "error".
+  // toast shows a short message. kind is "success" or "error". Successes fade
+  // after a few seconds; errors stay until dismissed or the next attempt, so
+  // nobody has to read against a clock.
   function toast(message, kind, link) {
     var box = document.createElement('p');
     box.className = 'toast toast-' + kind;
@@ -38,16 +40,43 @@
       a.textContent = link.text;
       box.appendChild(a);
     }
+    if (kind === 'error') {
+      var close = document.createElement('button');
+      close.type = 'button';
+      close.className = 'toast-close';
+      close.setAttribute('aria-label', 'Dismiss');
+      close.textContent = '×';
+      close.addEventListener('click', function () {
+        remove(box);
+      });
+      box.appendChild(close);
+    }
     var r = toastRegion();
     while (r.children.length >= 3) {
       r.removeChild(r.firstChild);
     }
     r.appendChild(box);
-    window.setTimeout(function () {
-      if (box.parentNode) {
-        box.parentNode.removeChild(box);
-      }
-    }, kind === 'error' ? 8000 : 4000);
+    if (kind !== 'error') {
+      window.setTimeout(function () {
+        remove(box);
+      }, 5000);
+    }
+  }
+
+  function remove(node) {
+    if (node && node.parentNode) {
+      node.parentNode.removeChild(node);
+    }
+  }
+
+  function clearErrors() {
+    if (!region) {
+      return;
+    }
+    var errs = region.querySelectorAll('.toast-error');
+    for (var i = 0; i < errs.length; i++) {
+      remove(errs[i]);
+    }
   }
 
   function csrfToken() {
@@ -81,6 +110,7 @@
       return;
     }
     form.setAttribute('aria-busy', 'true');
+    clearErrors();
     if (button) {
       button.disabled = true;
       button.classList.add('is-busy');
