@@ -184,4 +184,3 @@ func redact(u string) string {
 	}
 	return strings.Replace(p.Redacted(), "xxxxx", "***", 1)
 }
-

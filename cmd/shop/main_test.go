@@ -1,0 +1,169 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/the-shop/shop/internal/config"
+	"github.com/the-shop/shop/internal/testenv"
+)
+
+func envMap(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestHelpListsEveryVariable(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"--help"}, envMap(nil), &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range config.Vars() {
+		if !strings.Contains(out.String(), v.Name) {
+			t.Errorf("--help does not list %s", v.Name)
+		}
+	}
+	for _, want := range []string{"serve", "migrate up|down|status", "[30m]", "[redis]"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+}
+
+func TestBadConfigurationStopsStart(t *testing.T) {
+	var out bytes.Buffer
+	err := run(context.Background(), []string{"serve"}, envMap(map[string]string{
+		"SESSION_STORE":        "mysql",
+		"SESSION_IDLE_TIMEOUT": "soon",
+	}), &out, &out)
+	if err == nil {
+		t.Fatal("serve started with a bad configuration")
+	}
+	for _, want := range []string{"SESSION_STORE", "redis, postgres, memory", "SESSION_IDLE_TIMEOUT"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	err := run(context.Background(), []string{"frobnicate"}, envMap(nil), &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "frobnicate") {
+		t.Errorf("err = %v, want unknown command", err)
+	}
+}
+
+func TestMigrateCommand(t *testing.T) {
+	env := envMap(map[string]string{"DATABASE_URL": testenv.MustEmptyDatabase(t)})
+	var out bytes.Buffer
+	steps := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"migrate", "status"}, "pending"},
+		{[]string{"migrate", "up"}, "applied 4 migration(s)"},
+		{[]string{"migrate", "status"}, "applied 20"},
+		{[]string{"migrate", "down"}, "rolled back 00004_carts.sql"},
+		{[]string{"migrate", "up"}, "applied 1 migration(s)"},
+	}
+	for _, s := range steps {
+		out.Reset()
+		if err := run(context.Background(), s.args, env, &out, &bytes.Buffer{}); err != nil {
+			t.Fatalf("%v: %v", s.args, err)
+		}
+		if !strings.Contains(out.String(), s.want) {
+			t.Errorf("%v: output %q lacks %q", s.args, out.String(), s.want)
+		}
+	}
+	if err := run(context.Background(), []string{"migrate", "sideways"}, env, &out, &out); err == nil {
+		t.Error("migrate accepted an unknown direction")
+	}
+}
+
+// TestServeStartsAndDrains runs a real replica on a free port, checks that it
+// migrates, answers, and stops cleanly when its context ends (as on SIGTERM).
+func TestServeStartsAndDrains(t *testing.T) {
+	for _, kind := range []string{config.StoreRedis, config.StorePostgres, config.StoreMemory} {
+		t.Run(kind, func(t *testing.T) {
+			_, prefix := testenv.MustRedis(t)
+			addr := freeAddr(t)
+			var logs syncBuffer
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				done <- run(ctx, nil, envMap(map[string]string{
+					"ADDR":             addr,
+					"REPLICA_NAME":     "test-" + kind,
+					"DATABASE_URL":     testenv.MustEmptyDatabase(t),
+					"REDIS_URL":        testenv.RedisURL(),
+					"REDIS_KEY_PREFIX": prefix,
+					"SESSION_STORE":    kind,
+					"LOG_FORMAT":       "json",
+					"SHUTDOWN_TIMEOUT": "5s",
+				}), &logs, &logs)
+			}()
+			waitReady(t, "http://"+addr+"/readyz", done)
+			res, err := http.Get("http://" + addr + "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != http.StatusOK || res.Header.Get("X-Served-By") != "test-"+kind {
+				t.Errorf("GET /: %d, X-Served-By %q", res.StatusCode, res.Header.Get("X-Served-By"))
+			}
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("serve returned %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("serve did not stop within 10s of its context ending")
+			}
+			for _, want := range []string{`"msg":"migrations applied"`, `"msg":"request"`, `"route":"/"`, `"status":200`, `"request_id":`, `"msg":"stopped"`} {
+				if !strings.Contains(logs.String(), want) {
+					t.Errorf("logs lack %s:\n%s", want, logs.String())
+				}
+			}
+			if kind == config.StoreMemory && !strings.Contains(logs.String(), "SESSION_STORE=memory") {
+				t.Error("memory store started without its warning")
+			}
+		})
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitReady(t *testing.T, url string, done <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited early: %v", err)
+		default:
+		}
+		if res, err := http.Get(url); err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s not ready within 30s", url)
+}
+
