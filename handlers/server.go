@@ -5,6 +5,7 @@ package handlers
 import (
 	"log/slog"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -28,6 +29,10 @@ type Deps struct {
 	Accounts *account.Service
 	// Checks are the dependencies /readyz pings.
 	Checks []Check
+	// Draining, once true, makes /readyz answer 503 so that load balancers
+	// and `make restart` stop sending new work while in-flight requests
+	// finish. Nil means never draining.
+	Draining *atomic.Bool
 }
 
 type server struct {
@@ -66,7 +71,7 @@ func New(d Deps) (*echo.Echo, error) {
 		web:     w,
 		catalog: &catalogHandler{web: w, products: d.Products},
 		cart:    &cartHandler{web: w, products: d.Products},
-		system:  &systemHandler{web: w, checks: d.Checks, idleTimeout: d.Config.SessionIdleTimeout},
+		system:  &systemHandler{web: w, checks: d.Checks, draining: d.Draining, idleTimeout: d.Config.SessionIdleTimeout},
 	}
 	s.auth = &authHandler{web: w, accounts: d.Accounts, home: s.catalog.catalogJSON}
 

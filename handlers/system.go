@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -18,6 +19,7 @@ type Check struct {
 type systemHandler struct {
 	*web
 	checks      []Check
+	draining    *atomic.Bool
 	idleTimeout time.Duration
 }
 
@@ -31,6 +33,9 @@ func (h *systemHandler) healthz(c echo.Context) error {
 func (h *systemHandler) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
+	if h.draining != nil && h.draining.Load() {
+		return c.JSON(http.StatusServiceUnavailable, map[string]any{"status": "draining", "replica": h.replica})
+	}
 	failing := []string{}
 	for _, ch := range h.checks {
 		if err := ch.Ping(ctx); err != nil {

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -169,6 +170,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	deps.Draining = new(atomic.Bool)
 	e, err := handlers.New(deps)
 	if err != nil {
 		return err
@@ -196,6 +198,10 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	// Fail readiness first, then stop accepting connections and let the
+	// requests in flight finish: nginx retries anything refused on another
+	// replica, so a rolling restart drops nothing.
+	deps.Draining.Store(true)
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()

@@ -166,4 +166,3 @@ func waitReady(t *testing.T, url string, done <-chan error) {
 	}
 	t.Fatalf("%s not ready within 30s", url)
 }
-
