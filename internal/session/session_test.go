@@ -1,0 +1,414 @@
+package session_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/the-shop/shop/internal/session"
+	"github.com/the-shop/shop/internal/testenv"
+)
+
+func options(kind, redisPrefix string) session.Options {
+	return session.Options{
+		Kind:             kind,
+		CookieName:       "session",
+		IdleTimeout:      30 * time.Minute,
+		Lifetime:         24 * time.Hour,
+		RememberLifetime: 720 * time.Hour,
+		RedisPrefix:      redisPrefix,
+	}
+}
+
+// newManager builds a Manager of kind on real backing stores.
+func newManager(t *testing.T, kind string) (*session.Manager, *pgxpool.Pool) {
+	t.Helper()
+	var db *pgxpool.Pool
+	opts := options(kind, "")
+	switch kind {
+	case session.KindPostgres:
+		db = testenv.MustDatabase(t)
+	case session.KindRedis:
+		pool, prefix := testenv.MustRedis(t)
+		opts.RedisPrefix = prefix
+		m, err := session.New(opts, nil, pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, nil
+	}
+	m, err := session.New(opts, db, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, db
+}
+
+// storeHash is the token scs hands the store when HashTokenInStore is set:
+// the SHA-256 of the cookie token, base64url-encoded without padding.
+func storeHash(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func mustLoad(t *testing.T, m *session.Manager, token string) context.Context {
+	t.Helper()
+	ctx, err := m.Load(context.Background(), token)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return ctx
+}
+
+func mustCommit(t *testing.T, m *session.Manager, ctx context.Context) string {
+	t.Helper()
+	token, _, err := m.Commit(ctx)
+	if err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	return token
+}
+
+func mustInsertUser(t *testing.T, db *pgxpool.Pool, email string) int64 {
+	t.Helper()
+	var id int64
+	err := db.QueryRow(context.Background(),
+		`INSERT INTO users (email, password_hash) VALUES ($1, 'not-a-real-hash') RETURNING id`, email).Scan(&id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func TestNew(t *testing.T) {
+	t.Parallel()
+
+	for _, kind := range []string{session.KindRedis, session.KindPostgres, session.KindMemory} {
+		t.Run("Builds"+strings.ToUpper(kind[:1])+kind[1:]+"Manager", func(t *testing.T) {
+			t.Parallel()
+			m, _ := newManager(t, kind)
+			if m.Kind() != kind {
+				t.Errorf("Kind() = %q, want %q", m.Kind(), kind)
+			}
+			if !m.HashTokenInStore {
+				t.Error("HashTokenInStore = false, want true")
+			}
+			c := m.Cookie
+			if c.Name != "session" || !c.HttpOnly || c.Path != "/" || c.SameSite != http.SameSiteLaxMode || c.Persist {
+				t.Errorf("cookie = %+v, want name session, HttpOnly, Path /, SameSite Lax, not persistent", c)
+			}
+			// The manager really talks to its store: a value survives a
+			// commit and a load with the token.
+			ctx := mustLoad(t, m, "")
+			m.SetCartID(ctx, "cart-"+kind)
+			token := mustCommit(t, m, ctx)
+			if got := m.CartID(mustLoad(t, m, token)); got != "cart-"+kind {
+				t.Errorf("CartID after Commit and Load = %q, want %q", got, "cart-"+kind)
+			}
+		})
+	}
+
+	t.Run("RedisStoreKeysAreUnderPrefix", func(t *testing.T) {
+		t.Parallel()
+		pool, prefix := testenv.MustRedis(t)
+		m, err := session.New(options(session.KindRedis, prefix), nil, pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := mustLoad(t, m, "")
+		m.SetCartID(ctx, "x")
+		token := mustCommit(t, m, ctx)
+		keys := testenv.Keys(t, pool, prefix)
+		want := []string{prefix + "session:" + storeHash(token)}
+		if !slices.Equal(keys, want) {
+			t.Errorf("redis keys = %v, want %v", keys, want)
+		}
+	})
+
+	t.Run("CookieSecureFollowsOptions", func(t *testing.T) {
+		t.Parallel()
+		opts := options(session.KindMemory, "")
+		opts.CookieSecure = true
+		m, err := session.New(opts, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !m.Cookie.Secure {
+			t.Error("Cookie.Secure = false, want true")
+		}
+		if m.IdleTimeout != opts.IdleTimeout || m.Lifetime != opts.Lifetime {
+			t.Errorf("timeouts = %v/%v, want %v/%v", m.IdleTimeout, m.Lifetime, opts.IdleTimeout, opts.Lifetime)
+		}
+	})
+
+	db := testenv.MustDatabase(t)
+	pool, _ := testenv.MustRedis(t)
+	rejects := []struct {
+		name string
+		kind string
+		db   *pgxpool.Pool
+		pool bool
+	}{
+		{"RejectsUnknownKind", "mysql", db, true},
+		{"RejectsEmptyKind", "", db, true},
+		{"RejectsRedisWithoutPool", session.KindRedis, db, false},
+		{"RejectsPostgresWithoutDatabase", session.KindPostgres, nil, true},
+	}
+	for _, tt := range rejects {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := pool
+			if !tt.pool {
+				p = nil
+			}
+			m, err := session.New(options(tt.kind, ""), tt.db, p)
+			if err == nil || m != nil {
+				t.Errorf("New(kind %q) = %v, %v; want nil and an error", tt.kind, m, err)
+			}
+		})
+	}
+}
+
+func TestPostgresStore(t *testing.T) {
+	t.Parallel()
+	m, db := newManager(t, session.KindPostgres)
+	store := session.NewPostgresStore(db)
+	ctx := context.Background()
+
+	t.Run("CommitStoresHashedTokenAndUserID", func(t *testing.T) {
+		t.Parallel()
+		const email = "commit@example.com"
+		uid := mustInsertUser(t, db, email)
+		sctx := mustLoad(t, m, "")
+		m.SetCartID(sctx, "guest-cart")
+		if err := m.Login(sctx, uid, email, false); err != nil {
+			t.Fatal(err)
+		}
+		token := mustCommit(t, m, sctx)
+
+		var stored string
+		var storedUser *int64
+		err := db.QueryRow(ctx, `SELECT token, user_id FROM sessions WHERE user_id = $1`, uid).Scan(&stored, &storedUser)
+		if err != nil {
+			t.Fatalf("find the committed session by user id: %v", err)
+		}
+		if stored == token || strings.Contains(stored, token) {
+			t.Errorf("the sessions table holds the cookie token %q", token)
+		}
+		if want := storeHash(token); stored != want {
+			t.Errorf("stored token = %q, want the SHA-256 of the cookie token %q", stored, want)
+		}
+		if storedUser == nil || *storedUser != uid {
+			t.Errorf("stored user_id = %v, want %d", storedUser, uid)
+		}
+
+		// The raw cookie token finds nothing in the store; the manager
+		// (which hashes it) finds the session with its values.
+		if _, found, err := store.FindCtx(ctx, token); err != nil || found {
+			t.Errorf("FindCtx(cookie token) = found %v, %v; want not found", found, err)
+		}
+		loaded := mustLoad(t, m, token)
+		if m.UserID(loaded) != uid || m.Email(loaded) != email || m.CartID(loaded) != "guest-cart" {
+			t.Errorf("loaded session: user %d %q cart %q; want %d %q guest-cart",
+				m.UserID(loaded), m.Email(loaded), m.CartID(loaded), uid, email)
+		}
+	})
+
+	t.Run("GuestCommitHasNoUserID", func(t *testing.T) {
+		t.Parallel()
+		sctx := mustLoad(t, m, "")
+		m.SetCartID(sctx, "guest")
+		token := mustCommit(t, m, sctx)
+		var storedUser *int64
+		if err := db.QueryRow(ctx, `SELECT user_id FROM sessions WHERE token = $1`, storeHash(token)).Scan(&storedUser); err != nil {
+			t.Fatal(err)
+		}
+		if storedUser != nil {
+			t.Errorf("guest session user_id = %d, want NULL", *storedUser)
+		}
+	})
+
+	t.Run("LoginRenewsToken", func(t *testing.T) {
+		t.Parallel()
+		const email = "renew@example.com"
+		uid := mustInsertUser(t, db, email)
+		guest := mustLoad(t, m, "")
+		m.SetCartID(guest, "c")
+		before := mustCommit(t, m, guest)
+
+		sctx := mustLoad(t, m, before)
+		if err := m.Login(sctx, uid, email, false); err != nil {
+			t.Fatal(err)
+		}
+		after := mustCommit(t, m, sctx)
+		if after == before {
+			t.Fatal("Login kept the session token; a planted token would survive login")
+		}
+		if _, found, err := store.FindCtx(ctx, storeHash(before)); err != nil || found {
+			t.Errorf("the pre-login session is still stored (found %v, %v)", found, err)
+		}
+		if got := m.UserID(mustLoad(t, m, before)); got != 0 {
+			t.Errorf("the pre-login token loads user %d, want a fresh guest session", got)
+		}
+	})
+
+	t.Run("LoginWithRememberExtendsDeadline", func(t *testing.T) {
+		t.Parallel()
+		uid := mustInsertUser(t, db, "remember@example.com")
+		sctx := mustLoad(t, m, "")
+		if err := m.Login(sctx, uid, "remember@example.com", true); err != nil {
+			t.Fatal(err)
+		}
+		want := time.Now().Add(720 * time.Hour)
+		if got := m.Deadline(sctx); got.Before(want.Add(-time.Minute)) || got.After(want.Add(time.Minute)) {
+			t.Errorf("deadline after remember-me login = %v, want about %v", got, want)
+		}
+		if !m.GetBool(sctx, "__rememberMe") {
+			t.Error("remember-me flag not set on the session")
+		}
+	})
+
+	t.Run("RememberedSessionOutlivesIdleTimeout", func(t *testing.T) {
+		t.Parallel()
+		t.Skip("BUG: internal/session/session.go Login (remember branch, lines 112-115) sets a 720h deadline and a " +
+			"persistent cookie, but scs still stores the session with expiry min(deadline, now+IdleTimeout) = now+30m, " +
+			"so a remembered login is gone from the store after 30 idle minutes although the README promises it " +
+			"survives browser restarts")
+		const email = "remember-idle@example.com"
+		uid := mustInsertUser(t, db, email)
+		sctx := mustLoad(t, m, "")
+		if err := m.Login(sctx, uid, email, true); err != nil {
+			t.Fatal(err)
+		}
+		token, expiry, err := m.Commit(sctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stored time.Time
+		if err := db.QueryRow(ctx, `SELECT expiry FROM sessions WHERE token = $1`, storeHash(token)).Scan(&stored); err != nil {
+			t.Fatal(err)
+		}
+		// The remembered session must still be in the store the next day.
+		nextDay := time.Now().Add(24 * time.Hour)
+		if expiry.Before(nextDay) || stored.Before(nextDay) {
+			t.Errorf("remembered session expires at %v (stored %v), want after %v", expiry, stored, nextDay)
+		}
+	})
+
+	t.Run("LogoutDeletesStoredSession", func(t *testing.T) {
+		t.Parallel()
+		sctx := mustLoad(t, m, "")
+		m.SetCartID(sctx, "c")
+		token := mustCommit(t, m, sctx)
+		if err := m.Logout(mustLoad(t, m, token)); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := db.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE token = $1`, storeHash(token)).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("sessions rows after Logout = %d, want 0", n)
+		}
+	})
+
+	t.Run("FindIgnoresExpiredRows", func(t *testing.T) {
+		t.Parallel()
+		token := testenv.RandomName("expired-")
+		if err := store.CommitCtx(ctx, token, []byte("data"), time.Now().Add(-time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		b, found, err := store.FindCtx(ctx, token)
+		if err != nil || found || b != nil {
+			t.Errorf("FindCtx(expired) = %q, %v, %v; want nil, false, nil", b, found, err)
+		}
+	})
+
+	t.Run("FindReturnsLiveData", func(t *testing.T) {
+		t.Parallel()
+		token := testenv.RandomName("live-")
+		if err := store.CommitCtx(ctx, token, []byte("first"), time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		// A second commit of the same token replaces the data.
+		if err := store.CommitCtx(ctx, token, []byte("second"), time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		b, found, err := store.FindCtx(ctx, token)
+		if err != nil || !found || string(b) != "second" {
+			t.Errorf("FindCtx = %q, %v, %v; want \"second\", true, nil", b, found, err)
+		}
+	})
+
+	t.Run("DeleteRemovesRow", func(t *testing.T) {
+		t.Parallel()
+		token := testenv.RandomName("delete-")
+		if err := store.CommitCtx(ctx, token, []byte("data"), time.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.DeleteCtx(ctx, token); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := db.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE token = $1`, token).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("rows after DeleteCtx = %d, want 0", n)
+		}
+		if err := store.DeleteCtx(ctx, token); err != nil {
+			t.Errorf("DeleteCtx of a missing token: %v", err)
+		}
+	})
+}
+
+func TestFlashes(t *testing.T) {
+	t.Parallel()
+	want := []session.Flash{{Kind: "success", Message: "Added to cart."}, {Kind: "error", Message: "Out of stock."}}
+
+	t.Run("PopReturnsAllInOrderThenNone", func(t *testing.T) {
+		t.Parallel()
+		m, _ := newManager(t, session.KindMemory)
+		ctx := mustLoad(t, m, "")
+		if got := m.PopFlashes(ctx); got != nil {
+			t.Errorf("PopFlashes of a fresh session = %v, want none", got)
+		}
+		for _, f := range want {
+			m.AddFlash(ctx, f.Kind, f.Message)
+		}
+		if got := m.PopFlashes(ctx); !slices.Equal(got, want) {
+			t.Errorf("PopFlashes = %v, want %v", got, want)
+		}
+		if got := m.PopFlashes(ctx); got != nil {
+			t.Errorf("second PopFlashes = %v, want none", got)
+		}
+	})
+
+	t.Run("SurviveCommitAndLoadThroughRedis", func(t *testing.T) {
+		t.Parallel()
+		m, _ := newManager(t, session.KindRedis)
+		ctx := mustLoad(t, m, "")
+		for _, f := range want {
+			m.AddFlash(ctx, f.Kind, f.Message)
+		}
+		token := mustCommit(t, m, ctx)
+
+		next := mustLoad(t, m, token)
+		if got := m.PopFlashes(next); !slices.Equal(got, want) {
+			t.Errorf("PopFlashes after Commit and Load = %v, want %v", got, want)
+		}
+		if token2 := mustCommit(t, m, next); token2 != token {
+			t.Fatalf("token changed from %q to %q without a renewal", token, token2)
+		}
+		if got := m.PopFlashes(mustLoad(t, m, token)); got != nil {
+			t.Errorf("PopFlashes on the page after = %v, want none", got)
+		}
+	})
+}
