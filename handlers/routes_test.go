@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/the-shop/shop/internal/config"
 	"github.com/the-shop/shop/internal/testenv"
@@ -364,6 +365,11 @@ func testRoutes(t *testing.T, s *shop, kind string) {
 			}
 			if persistent := !ck.Expires.IsZero() || ck.MaxAge > 0; persistent != remember {
 				t.Errorf("remember_me=%v: cookie persistent=%v (Expires %v, Max-Age %d)", remember, persistent, ck.Expires, ck.MaxAge)
+			}
+			// A remembered login outlives the idle timeout: the cookie lasts
+			// for SESSION_REMEMBER_LIFETIME, not for 30 idle minutes.
+			if remember && ck.MaxAge < int((7*24*time.Hour).Seconds()) {
+				t.Errorf("remember_me cookie Max-Age = %ds, want about 30 days", ck.MaxAge)
 			}
 			if si := c.session(s.URL); si.RememberMe != remember || !si.Authenticated {
 				t.Errorf("remember_me=%v: session %+v", remember, si)

@@ -70,18 +70,12 @@ func (h *systemHandler) session(c echo.Context) error {
 		Replica:       h.replica,
 		Exists:        sm.Token(ctx) != "",
 		Authenticated: sm.UserID(ctx) != 0,
-		RememberMe:    sm.GetBool(ctx, "__rememberMe"),
+		RememberMe:    sm.Remembered(ctx),
 		IdleTimeout:   h.idleTimeout.String(),
 	}
 	if v.Exists {
-		deadline := sm.Deadline(ctx)
-		// This request commits the session, which moves the idle expiry to
-		// now + idle timeout, bounded by the absolute deadline.
-		idle := time.Now().Add(h.idleTimeout).UTC().Truncate(time.Second)
-		if deadline.Before(idle) {
-			idle = deadline
-		}
-		v.ExpiresAt, v.IdleExpiresAt = &deadline, &idle
+		idle, absolute := sm.Expiry(ctx, time.Now())
+		v.IdleExpiresAt, v.ExpiresAt = &idle, &absolute
 	}
 	return h.json(c, http.StatusOK, v)
 }

@@ -83,13 +83,24 @@ func (s *PostgresStore) Remove(ctx context.Context, key Key, productID int64) er
 	return postgres.Error("remove cart line "+string(key), err, nil)
 }
 
-// Merge implements Store. The guest lines are deleted and upserted into the
-// account's cart by one statement, so a concurrent add to either cart is
-// either merged or lands after the merge, never lost.
+// Merge implements Store. It runs in one transaction that first locks the
+// guest cart's row. Every Add and Set upserts that row before touching a
+// line, so while the lock is held no line of the guest cart can change: a
+// concurrent add lands either before the merge (and is moved) or after it
+// (and stays in a new guest cart), never in between where the cascade from
+// deleting the cart would drop it.
 func (s *PostgresStore) Merge(ctx context.Context, from, to Key) error {
-	_, err := s.db.Exec(ctx, `WITH
+	what := fmt.Sprintf("merge cart %s into %s", from, to)
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return postgres.Error(what, err, nil)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	if _, err := tx.Exec(ctx, `SELECT 1 FROM carts WHERE key = $1 FOR UPDATE`, string(from)); err != nil {
+		return postgres.Error(what, err, nil)
+	}
+	if _, err := tx.Exec(ctx, `WITH
 		moved AS (DELETE FROM cart_items WHERE cart_key = $1 RETURNING product_id, quantity),
-		gone AS (DELETE FROM carts WHERE key = $1),
 		c AS (
 			INSERT INTO carts (key) SELECT $2 WHERE EXISTS (SELECT 1 FROM moved)
 			ON CONFLICT (key) DO UPDATE SET updated_at = now()
@@ -100,8 +111,13 @@ func (s *PostgresStore) Merge(ctx context.Context, from, to Key) error {
 		ON CONFLICT (cart_key, product_id)
 		DO UPDATE SET quantity = LEAST(cart_items.quantity + EXCLUDED.quantity, $3::int)`,
 		string(from), string(to), MaxQuantity,
-	)
-	return postgres.Error(fmt.Sprintf("merge cart %s into %s", from, to), err, nil)
+	); err != nil {
+		return postgres.Error(what, err, nil)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM carts WHERE key = $1`, string(from)); err != nil {
+		return postgres.Error(what, err, nil)
+	}
+	return postgres.Error(what, tx.Commit(ctx), nil)
 }
 
 // Clear implements Store.

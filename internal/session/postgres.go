@@ -42,7 +42,7 @@ func (s *PostgresStore) FindCtx(ctx context.Context, token string) ([]byte, bool
 // CommitCtx implements scs.CtxStore.
 func (s *PostgresStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
 	var userID *int64
-	if id := userIDForCommit(ctx); id != 0 {
+	if id := commitInfoFrom(ctx).userID; id != 0 {
 		userID = &id
 	}
 	_, err := s.db.Exec(ctx, `INSERT INTO sessions (token, user_id, data, expiry) VALUES ($1, $2, $3, $4)

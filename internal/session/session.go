@@ -73,6 +73,7 @@ func New(opts Options, db *pgxpool.Pool, pool *redis.Pool) (*Manager, error) {
 	default:
 		return nil, fmt.Errorf("unknown session store %q", opts.Kind)
 	}
+	sm.Store = &store{inner: sm.Store}
 	sm.IdleTimeout = opts.IdleTimeout
 	sm.Lifetime = opts.Lifetime
 	// Only a hash of the token reaches the store: a leaked copy of the store
@@ -91,10 +92,34 @@ func New(opts Options, db *pgxpool.Pool, pool *redis.Pool) (*Manager, error) {
 // Kind is the store kind: redis, postgres or memory.
 func (m *Manager) Kind() string { return m.kind }
 
-// Commit saves the session, passing the signed-in user id to stores that
-// index sessions by user.
+// Commit saves the session and returns its token and expiry. It passes the
+// signed-in user id to stores that index sessions by user, and keeps a
+// remembered login until its absolute deadline instead of the idle expiry.
 func (m *Manager) Commit(ctx context.Context) (string, time.Time, error) {
-	return m.SessionManager.Commit(withUserIDForCommit(ctx, m.UserID(ctx)))
+	info := commitInfo{userID: m.UserID(ctx)}
+	if m.Remembered(ctx) {
+		info.rememberUntil = m.Deadline(ctx)
+	}
+	token, expiry, err := m.SessionManager.Commit(withCommitInfo(ctx, info))
+	if err == nil && !info.rememberUntil.IsZero() {
+		expiry = info.rememberUntil
+	}
+	return token, expiry, err
+}
+
+// Remembered reports whether the user asked to be remembered at login.
+func (m *Manager) Remembered(ctx context.Context) bool { return m.GetBool(ctx, "__rememberMe") }
+
+// Expiry returns when this session expires if unused from now on (idle) and
+// at the latest (absolute), as the commit of the current request sets them.
+// A remembered login has no idle expiry short of its deadline.
+func (m *Manager) Expiry(ctx context.Context, now time.Time) (idle, absolute time.Time) {
+	absolute = m.Deadline(ctx)
+	idle = now.Add(m.IdleTimeout).UTC()
+	if m.Remembered(ctx) || m.IdleTimeout == 0 || absolute.Before(idle) {
+		idle = absolute
+	}
+	return idle, absolute
 }
 
 // UserID returns the signed-in account's id, or 0 for a guest.
@@ -163,17 +188,6 @@ func (m *Manager) PopFlashes(ctx context.Context) []Flash {
 		out = append(out, Flash{Kind: list[i], Message: list[i+1]})
 	}
 	return out
-}
-
-type commitUserKey struct{}
-
-func withUserIDForCommit(ctx context.Context, id int64) context.Context {
-	return context.WithValue(ctx, commitUserKey{}, id)
-}
-
-func userIDForCommit(ctx context.Context) int64 {
-	id, _ := ctx.Value(commitUserKey{}).(int64)
-	return id
 }
 
 const keyEmail = "email"

@@ -277,10 +277,6 @@ func TestPostgresStore(t *testing.T) {
 
 	t.Run("RememberedSessionOutlivesIdleTimeout", func(t *testing.T) {
 		t.Parallel()
-		t.Skip("BUG: internal/session/session.go Login (remember branch, lines 112-115) sets a 720h deadline and a " +
-			"persistent cookie, but scs still stores the session with expiry min(deadline, now+IdleTimeout) = now+30m, " +
-			"so a remembered login is gone from the store after 30 idle minutes although the README promises it " +
-			"survives browser restarts")
 		const email = "remember-idle@example.com"
 		uid := mustInsertUser(t, db, email)
 		sctx := mustLoad(t, m, "")
