@@ -54,7 +54,13 @@ func (h *cartHandler) add(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	prod, n, err := h.carts.Add(ctx, key, id, qty)
+	// A form carries a fresh key in a hidden field, an API client in the
+	// Idempotency-Key header: a retry of the same request adds nothing.
+	idem := c.FormValue("idempotency_key")
+	if idem == "" {
+		idem = c.Request().Header.Get("Idempotency-Key")
+	}
+	prod, n, _, err := h.carts.AddOnce(ctx, key, id, qty, idem)
 	if err != nil {
 		return h.productFormError(c, id, err)
 	}

@@ -2,6 +2,8 @@ package handlers_test
 
 import (
 	"fmt"
+	"io"
+	"regexp"
 	"net/http"
 	"net/url"
 	"strings"
@@ -455,6 +457,36 @@ func testRoutes(t *testing.T, s *shop, kind string) {
 				t.Errorf("%s: set a session cookie or lacks X-Served-By", path)
 			}
 		}
+	})
+
+	t.Run("RetriedAddIsAppliedOnce", func(t *testing.T) {
+		c := newClient(t)
+		page := c.get(s.URL, "/products/8", false)
+		m := regexp.MustCompile(`name="idempotency_key" value="([^"]+)"`).FindStringSubmatch(page.Body)
+		if m == nil {
+			t.Fatal("the add-to-cart form carries no idempotency_key")
+		}
+		if again := c.get(s.URL, "/products/8", false); strings.Contains(again.Body, m[1]) {
+			t.Error("a new render of the form reuses the idempotency key")
+		}
+		form := url.Values{"product_id": {"8"}, "quantity": {"2"}, "idempotency_key": {m[1]}}
+		for range 3 { // the original and two retries (nginx, a double click)
+			wantStatus(t, c.post(s.URL, "/cart/items", form, c.csrf, false), http.StatusSeeOther)
+		}
+		// The API's header does the same.
+		req, _ := http.NewRequest(http.MethodPost, s.URL+"/cart/items", strings.NewReader("product_id=8"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("X-CSRF-Token", c.csrf)
+		req.Header.Set("Idempotency-Key", "api-retry-0001")
+		wantStatus(t, c.do(req), http.StatusOK)
+		req.Body = io.NopCloser(strings.NewReader("product_id=8"))
+		wantStatus(t, c.do(req), http.StatusOK)
+		if got := c.cart(s.URL).quantities()["8"]; got != 3 {
+			t.Errorf("quantity after retries = %d, want 3 (2 once from the form, 1 once from the header)", got)
+		}
+		wantError(t, c.post(s.URL, "/cart/items", url.Values{"product_id": {"8"}, "idempotency_key": {"bad key!"}}, c.csrf, true),
+			http.StatusUnprocessableEntity, "invalid_idempotency_key")
 	})
 
 	t.Run("HandlerErrorCommitsSessionOnce", func(t *testing.T) {

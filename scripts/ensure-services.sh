@@ -3,7 +3,7 @@
 # them when needed, so that `make up` and `make test` work on a fresh machine.
 #
 # Usage:
-#   eval "$(scripts/ensure-services.sh [--test] [--create-db])"
+#   exports=$(scripts/ensure-services.sh [--test] [--create-db]) && eval "$exports"
 #   scripts/ensure-services.sh --stop
 #
 #   (default)    DATABASE_URL and REDIS_URL (defaults: the shop database)
@@ -13,7 +13,7 @@
 #                (never the machine's own services)
 #
 # It prints `export NAME=URL` lines on stdout, one per URL, for the caller to
-# eval: the URL is the one given unless a private instance had to take another
+# eval (not as `eval "$(...)"`, which succeeds when this fails): the URL is the one given unless a private instance had to take another
 # port. Everything meant for people goes to stderr.
 #
 # For each service, in order: already reachable -> done. Otherwise a service
@@ -323,7 +323,7 @@ redis_ok() {
 	parse_url "$1" || return 1
 	local reply
 	reply=$(
-		exec 3<>"/dev/tcp/$(tcp_host "$U_HOST")/${U_PORT:-6379}" || exit 0
+		exec 2>/dev/null 3<>"/dev/tcp/$(tcp_host "$U_HOST")/${U_PORT:-6379}" || exit 0
 		printf 'PING\r\n' >&3
 		read -r -t 3 line <&3 && echo "$line"
 	) 2>/dev/null || true

@@ -108,7 +108,7 @@ http_status() {
 	# The whole exchange runs in a subshell so a refused connection cannot end
 	# the calling script.
 	code=$(
-		exec 3<>"/dev/tcp/$host/$port" || exit 0
+		exec 2>/dev/null 3<>"/dev/tcp/$host/$port" || exit 0
 		printf 'GET %s HTTP/1.0\r\nHost: %s:%s\r\nConnection: close\r\n\r\n' "$path" "$host" "$port" >&3
 		IFS=' ' read -r -t 3 proto status _ <&3 || exit 0
 		case "$proto" in HTTP/*) echo "$status" ;; esac
@@ -132,8 +132,40 @@ wait_http() {
 	return 1
 }
 
+# pid_alive PID: the process exists and is not a zombie (an exited child
+# that an init without reaping would leave behind forever).
 pid_alive() {
-	[ -n "$1" ] && kill -0 "$1" 2>/dev/null
+	[ -n "$1" ] && kill -0 "$1" 2>/dev/null || return 1
+	[ "$(proc_field "$1" state)" != Z ]
+}
+
+# proc_field PID state|start|comm: one fact about a process, from /proc on
+# Linux (which may lack ps) and from ps elsewhere; empty when unknown.
+proc_field() {
+	local pid=$1 what=$2 stat rest
+	if [ -r "/proc/$pid/stat" ]; then
+		case "$what" in
+		comm)
+			cat "/proc/$pid/comm" 2>/dev/null || true
+			;;
+		*)
+			stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 0
+			# Fields after the command name, which may hold spaces and ')'.
+			rest=${stat##*) }
+			# shellcheck disable=SC2086 # split into fields on purpose
+			set -- $rest
+			if [ "$what" = state ]; then echo "$1"; else echo "${20}"; fi
+			;;
+		esac
+		return 0
+	fi
+	have ps || return 0
+	case "$what" in
+	state) ps -o stat= -p "$pid" 2>/dev/null | sed 's/^ *//' | cut -c1 ;;
+	start) ps -o lstart= -p "$pid" 2>/dev/null | sed 's/^ *//' ;;
+	comm) ps -o comm= -p "$pid" 2>/dev/null | sed 's/^ *//;s|.*/||' ;;
+	esac
+	return 0
 }
 
 # read_pid FILE prints the pid in FILE when that process is still alive.
@@ -148,7 +180,7 @@ read_pid() {
 # proc_start PID prints when PID started; together with the pid it names one
 # process, so a recycled pid is never signalled by mistake.
 proc_start() {
-	ps -o lstart= -p "$1" 2>/dev/null | sed 's/^ *//'
+	proc_field "$1" start
 }
 
 # wait_gone PID SECONDS: waits for PID to exit; 1 when it is still there.
@@ -170,6 +202,7 @@ install_hint() {
 		for p in "$@"; do
 			case "$p" in
 			postgresql) brew="$brew postgresql@15" ;;
+			gcc | libc6-dev) ;; # Xcode's command line tools bring the compiler
 			redis-server) brew="$brew redis" ;;
 			*) brew="$brew $p" ;;
 			esac
@@ -188,7 +221,9 @@ apt_install() {
 	# Another apt run (a colleague's, CI's) may hold the lock: wait for it.
 	# A package's install script may start its service: 9>&- keeps that
 	# daemon from inheriting the lock ensure-services.sh holds on fd 9.
-	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq >&2 9>&- || return 1
+	# A failed update (an unreachable mirror) still leaves the last lists.
+	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 update -qq >&2 9>&- ||
+		warn "apt-get update failed; trying with the package lists already here"
 	DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
 		--no-install-recommends "$@" >&2 9>&- || return 1
 }

@@ -8,7 +8,9 @@
 package views
 
 import (
+	"crypto/rand"
 	"embed"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"html/template"
@@ -30,7 +32,18 @@ func Funcs(asset func(string) string) template.FuncMap {
 		"money":  Money,
 		"plural": Plural,
 		"dict":   Dict,
+		// idempotencyKey is the one impure function: every rendered form
+		// gets a fresh key, so a submit retried after a replica died is
+		// applied once, while a new visit to the page adds again.
+		"idempotencyKey": IdempotencyKey,
 	}
+}
+
+// IdempotencyKey returns 22 random URL-safe characters.
+func IdempotencyKey() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // Money formats integer cents as US dollars with a thousands separator:

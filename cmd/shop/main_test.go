@@ -65,9 +65,9 @@ func TestMigrateCommand(t *testing.T) {
 		want string
 	}{
 		{[]string{"migrate", "status"}, "pending"},
-		{[]string{"migrate", "up"}, "applied 4 migration(s)"},
+		{[]string{"migrate", "up"}, "applied 5 migration(s)"},
 		{[]string{"migrate", "status"}, "applied 20"},
-		{[]string{"migrate", "down"}, "rolled back 00004_carts.sql"},
+		{[]string{"migrate", "down"}, "rolled back 00005_idempotency_keys.sql"},
 		{[]string{"migrate", "up"}, "applied 1 migration(s)"},
 	}
 	for _, s := range steps {

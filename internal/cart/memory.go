@@ -13,6 +13,7 @@ type MemoryStore struct {
 	mu    sync.Mutex
 	ttl   time.Duration
 	carts map[Key]*memCart
+	seen  map[string]time.Time // idempotency key → expiry
 	now   func() time.Time
 }
 
@@ -26,7 +27,7 @@ var _ Store = (*MemoryStore)(nil)
 // NewMemoryStore returns an empty store whose carts expire ttl after their
 // last change.
 func NewMemoryStore(ttl time.Duration) *MemoryStore {
-	return &MemoryStore{ttl: ttl, carts: map[Key]*memCart{}, now: time.Now}
+	return &MemoryStore{ttl: ttl, carts: map[Key]*memCart{}, seen: map[string]time.Time{}, now: time.Now}
 }
 
 // cart returns the live cart for key, creating it when create is set.
@@ -67,6 +68,30 @@ func (s *MemoryStore) Add(_ context.Context, key Key, productID int64, qty int) 
 	c := s.cart(key, true)
 	c.lines[productID] = min(c.lines[productID]+qty, MaxQuantity)
 	return c.lines[productID], nil
+}
+
+// AddOnce implements Store.
+func (s *MemoryStore) AddOnce(_ context.Context, key Key, productID int64, qty int, idem string) (int, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	for k, exp := range s.seen {
+		if now.After(exp) {
+			delete(s.seen, k)
+		}
+	}
+	ik := idemKey(key, idem)
+	if _, ok := s.seen[ik]; ok {
+		n := 0
+		if c := s.cart(key, false); c != nil {
+			n = c.lines[productID]
+		}
+		return n, false, nil
+	}
+	s.seen[ik] = now.Add(IdempotencyTTL)
+	c := s.cart(key, true)
+	c.lines[productID] = min(c.lines[productID]+qty, MaxQuantity)
+	return c.lines[productID], true, nil
 }
 
 // Set implements Store.

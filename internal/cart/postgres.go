@@ -2,6 +2,7 @@ package cart
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -61,6 +62,43 @@ func (s *PostgresStore) Add(ctx context.Context, key Key, productID int64, qty i
 		return 0, postgres.Error("add to cart "+string(key), err, nil)
 	}
 	return n, nil
+}
+
+// AddOnce implements Store. The key is inserted by the same statement that
+// changes the line; when it already exists the data-modifying CTEs that
+// follow select nothing, so nothing changes.
+func (s *PostgresStore) AddOnce(ctx context.Context, key Key, productID int64, qty int, idem string) (int, bool, error) {
+	what := "add to cart " + string(key)
+	var n int
+	err := s.db.QueryRow(ctx, `WITH
+		k AS (
+			INSERT INTO idempotency_keys (key, expires_at) VALUES ($5, now() + $6::interval)
+			ON CONFLICT (key) DO NOTHING
+			RETURNING 1
+		),
+		c AS (
+			INSERT INTO carts (key) SELECT $1 FROM k
+			ON CONFLICT (key) DO UPDATE SET updated_at = now()
+			RETURNING key
+		)
+		INSERT INTO cart_items (cart_key, product_id, quantity)
+		SELECT c.key, $2, LEAST($3::int, $4::int) FROM c
+		ON CONFLICT (cart_key, product_id)
+		DO UPDATE SET quantity = LEAST(cart_items.quantity + EXCLUDED.quantity, $4::int)
+		RETURNING quantity`,
+		string(key), productID, qty, MaxQuantity, idemKey(key, idem), IdempotencyTTL.String(),
+	).Scan(&n)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// Seen before: report the line as it is now.
+		err = s.db.QueryRow(ctx, `SELECT COALESCE(
+			(SELECT quantity FROM cart_items WHERE cart_key = $1 AND product_id = $2), 0)`,
+			string(key), productID).Scan(&n)
+		return n, false, postgres.Error(what, err, nil)
+	}
+	if err != nil {
+		return 0, false, postgres.Error(what, err, nil)
+	}
+	return n, true, nil
 }
 
 // Set implements Store.

@@ -15,9 +15,10 @@ import (
 // expiry that every change pushes forward. Changes run as Lua scripts, which
 // Redis executes atomically.
 type RedisStore struct {
-	pool   *redis.Pool
-	prefix string
-	ttl    time.Duration
+	pool       *redis.Pool
+	prefix     string
+	idemPrefix string
+	ttl        time.Duration
 }
 
 var _ Store = (*RedisStore)(nil)
@@ -25,7 +26,7 @@ var _ Store = (*RedisStore)(nil)
 // NewRedisStore returns a store whose keys start with prefix and live for
 // ttl after their last change.
 func NewRedisStore(pool *redis.Pool, prefix string, ttl time.Duration) *RedisStore {
-	return &RedisStore{pool: pool, prefix: prefix + "cart:", ttl: ttl}
+	return &RedisStore{pool: pool, prefix: prefix + "cart:", idemPrefix: prefix + "idem:", ttl: ttl}
 }
 
 // addScript: KEYS[1] cart, ARGV product, qty, max, ttl ms.
@@ -37,6 +38,21 @@ if n > tonumber(ARGV[3]) then
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return n`)
+
+// addOnceScript: KEYS[1] cart, KEYS[2] idempotency key, ARGV product, qty,
+// max, ttl ms, idempotency ttl ms. Returns {applied, quantity}.
+var addOnceScript = redis.NewScript(2, `
+if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[5]) then
+  local cur = redis.call('HGET', KEYS[1], ARGV[1])
+  return {0, tonumber(cur) or 0}
+end
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
+if n > tonumber(ARGV[3]) then
+  n = tonumber(ARGV[3])
+  redis.call('HSET', KEYS[1], ARGV[1], n)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+return {1, n}`)
 
 // setScript: KEYS[1] cart, ARGV product, qty (0 removes), ttl ms.
 var setScript = redis.NewScript(1, `
@@ -107,6 +123,22 @@ func (s *RedisStore) Add(ctx context.Context, key Key, productID int64, qty int)
 		return err
 	})
 	return n, err
+}
+
+// AddOnce implements Store.
+func (s *RedisStore) AddOnce(ctx context.Context, key Key, productID int64, qty int, idem string) (int, bool, error) {
+	var n int
+	var applied bool
+	err := s.do(ctx, "add to cart "+string(key), func(c redis.Conn) error {
+		res, err := redis.Ints(addOnceScript.DoContext(ctx, c, s.key(key), s.idemPrefix+idemKey(key, idem),
+			productID, qty, MaxQuantity, s.ttl.Milliseconds(), IdempotencyTTL.Milliseconds()))
+		if err != nil {
+			return err
+		}
+		applied, n = res[0] == 1, res[1]
+		return nil
+	})
+	return n, applied, err
 }
 
 // Set implements Store.

@@ -68,18 +68,49 @@ func ParseQuantity(s string, def, min int) (int, error) {
 // Add adds qty units of productID to the cart and returns the product and
 // the line's new quantity.
 func (s *Service) Add(ctx context.Context, key Key, productID int64, qty int) (catalog.Product, int, error) {
-	p, err := s.product(ctx, productID)
+	p, n, _, err := s.AddOnce(ctx, key, productID, qty, "")
+	return p, n, err
+}
+
+// AddOnce is Add with an idempotency key from the client: a request retried
+// (by nginx after a replica died, or by a double submit) is applied once.
+// An empty key applies every time. applied is false for a repeat.
+func (s *Service) AddOnce(ctx context.Context, key Key, productID int64, qty int, idem string) (p catalog.Product, n int, applied bool, err error) {
+	if err := ValidateIdempotencyKey(idem); err != nil {
+		return catalog.Product{}, 0, false, err
+	}
+	p, err = s.product(ctx, productID)
 	if err != nil {
-		return catalog.Product{}, 0, err
+		return catalog.Product{}, 0, false, err
 	}
 	if !p.InStock() {
-		return p, 0, apperr.Invalid("out_of_stock", p.Name+" is out of stock.", nil)
+		return p, 0, false, apperr.Invalid("out_of_stock", p.Name+" is out of stock.", nil)
 	}
-	n, err := s.store.Add(ctx, key, productID, qty)
-	if err != nil {
-		return p, 0, err
+	if idem == "" {
+		n, err = s.store.Add(ctx, key, productID, qty)
+		return p, n, err == nil, err
 	}
-	return p, n, nil
+	n, applied, err = s.store.AddOnce(ctx, key, productID, qty, idem)
+	return p, n, applied, err
+}
+
+// ValidateIdempotencyKey accepts "" (no key) or 8 to 64 letters, digits,
+// '-' and '_', which covers UUIDs and the keys the shop's forms carry.
+func ValidateIdempotencyKey(idem string) error {
+	if idem == "" {
+		return nil
+	}
+	ok := len(idem) >= 8 && len(idem) <= 64
+	for _, r := range idem {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			ok = false
+		}
+	}
+	if !ok {
+		return apperr.Invalid("invalid_idempotency_key",
+			"The idempotency key must be 8 to 64 letters, digits, '-' or '_'.", nil)
+	}
+	return nil
 }
 
 // Set sets the quantity of a line (0 removes it).

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strconv"
+	"time"
 )
 
 // Key names one cart in the store: a guest cart ("g:<random id>", the id
@@ -28,6 +29,14 @@ func NewGuestID() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
+// IdempotencyTTL is how long an applied request's key is remembered: far
+// longer than any retry by nginx or a user's double submit takes.
+const IdempotencyTTL = 24 * time.Hour
+
+// idemKey scopes a client's idempotency key to one cart, so that keys from
+// different users can never collide.
+func idemKey(key Key, idem string) string { return string(key) + ":" + idem }
+
 // Line is one product and its quantity in a cart, as stored.
 type Line struct {
 	ProductID int64
@@ -43,6 +52,11 @@ type Store interface {
 	// Add adds qty units of a product, capping the line at MaxQuantity, and
 	// returns the line's new quantity.
 	Add(ctx context.Context, key Key, productID int64, qty int) (int, error)
+	// AddOnce is Add that applies at most once per idempotency key: the key
+	// is recorded by the same atomic operation that changes the line, and
+	// kept for IdempotencyTTL. applied is false when the key was seen
+	// before; the returned quantity is then the line's current one.
+	AddOnce(ctx context.Context, key Key, productID int64, qty int, idem string) (n int, applied bool, err error)
 	// Set sets a line's quantity; 0 removes the line.
 	Set(ctx context.Context, key Key, productID int64, qty int) error
 	// Remove deletes a line; a missing line is not an error.

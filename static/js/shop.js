@@ -79,6 +79,14 @@
     }
   }
 
+  function newKey() {
+    var b = new Uint8Array(16);
+    window.crypto.getRandomValues(b);
+    return Array.prototype.map.call(b, function (x) {
+      return ('0' + x.toString(16)).slice(-2);
+    }).join('');
+  }
+
   function csrfToken() {
     var meta = document.querySelector('meta[name="csrf-token"]');
     return meta ? meta.getAttribute('content') : '';
@@ -119,6 +127,13 @@
     var qtyInput = form.querySelector('[name="quantity"]');
     var qty = qtyInput ? parseInt(qtyInput.value, 10) || 1 : 1;
 
+    // The page is not reloaded between clicks, so each click needs a key of
+    // its own: the same key would make the shop treat a second click as a
+    // retry of the first and add nothing.
+    var idem = form.querySelector('[name="idempotency_key"]');
+    if (idem && window.crypto && window.crypto.getRandomValues) {
+      idem.value = newKey();
+    }
     fetch(form.action, {
       method: 'POST',
       body: new FormData(form),

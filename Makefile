@@ -1,0 +1,95 @@
+# The shop's developer commands. `make` (or `make help`) lists them: every
+# target with a `## ` comment is listed, and lines starting with `##` print
+# as they are. The work is done by scripts/; this file stays a table of them.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+# Go from PATH, else where the official tarball puts it.
+GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
+GOFMT = $(shell $(GO) env GOROOT)/bin/gofmt
+CMD ?= up
+export GO
+
+# Tests reach PostgreSQL and Redis through these; set them to use others.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+export TEST_DATABASE_URL TEST_REDIS_URL
+
+##The shop: a Go shopping cart that runs as several replicas behind nginx.
+##
+##Usage: make TARGET [VAR=value ...]
+##
+##Targets:
+
+.PHONY: help
+help: ## list targets and settings
+	@awk '/^##/ { sub(/^##/, ""); print; next } \
+	     /^[a-zA-Z_-]+:.*## / { split($$0, a, ":.*## "); printf "  %-10s %s\n", a[1], a[2] }' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build bin/shop
+	$(GO) build -o bin/shop ./cmd/shop
+
+.PHONY: up
+up: ## run the shop: PostgreSQL, Redis, REPLICAS replicas, nginx on http://localhost:PORT
+	@bash scripts/shop.sh up
+
+.PHONY: down
+down: ## stop everything `make up` started (the machine's own services stay up)
+	@bash scripts/shop.sh down
+
+.PHONY: restart
+restart: ## rebuild and restart the replicas one at a time, without downtime
+	@bash scripts/shop.sh restart
+
+.PHONY: ps
+ps: ## show each process of the shop: pid, address, state
+	@bash scripts/shop.sh ps
+
+.PHONY: logs
+logs: ## follow all logs (replicas, nginx, private databases)
+	@bash scripts/shop.sh logs
+
+.PHONY: test
+test: ## run every test (race detector) against real PostgreSQL and Redis
+	@bash scripts/ensure-tools.sh
+	@# Not `eval "$$(...)"`: eval of nothing succeeds, hiding a failure.
+	@services="$$(bash scripts/ensure-services.sh --test --create-db)" && eval "$$services" && \
+		$(GO) test -race -count=1 ./...
+
+.PHONY: lint
+lint: ## gofmt (must list nothing) and go vet; shellcheck when installed
+	@out="$$($(GOFMT) -l .)"; \
+	if [ -n "$$out" ]; then echo "gofmt would change these files (run make fmt):"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	@if command -v shellcheck >/dev/null; then shellcheck -x scripts/*.sh .ci/run; \
+	else echo "shellcheck not installed; scripts not checked"; fi
+
+.PHONY: fmt
+fmt: ## format the Go code (gofmt -w)
+	$(GOFMT) -w .
+
+.PHONY: migrate
+migrate: build ## run bin/shop migrate CMD (up, down, status; default up) on DATABASE_URL
+	@services="$$(bash scripts/ensure-services.sh --create-db)" && eval "$$services" && \
+		bin/shop migrate $(CMD)
+
+##
+##Settings (make VAR=value, or the environment):
+##  REPLICAS=3          replicas, on 127.0.0.1:9001 upward
+##  SESSION_STORE=redis redis, postgres or memory
+##  LB=rr               nginx balancing: rr (round robin), ip (ip_hash), cookie (session cookie hash)
+##  PORT=8080           nginx's port on 127.0.0.1
+##  READY_TIMEOUT=60    seconds `up` and `restart` wait for each /readyz
+##  CMD=up              for migrate: up, down or status
+##  DATABASE_URL, REDIS_URL, LOG_FORMAT, ...: any name in shared/CONTRACT.md
+##                      reaches the replicas; `restart` keeps what `up` was given
+##  TEST_DATABASE_URL   postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+##  TEST_REDIS_URL      redis://127.0.0.1:6379/0
+##
+##PostgreSQL and Redis are started (or installed with apt-get, as root) when
+##they do not answer; see scripts/ensure-services.sh. Files: .run/ (logs, pids,
+##nginx), bin/.
