@@ -3,9 +3,9 @@ package handlers_test
 import (
 	"fmt"
 	"io"
-	"regexp"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -56,7 +56,7 @@ func testRoutes(t *testing.T, s *shop, kind string) {
 				Stock      int    `json:"stock"`
 			} `json:"products"`
 		}
-		newClient(t).get(s.URL, "/", true).json(t, &v)
+		newClient(t).get(s.URL, "/", true).JSON(t, &v)
 		if len(v.Products) < 12 {
 			t.Fatalf("got %d products, want at least 12", len(v.Products))
 		}
@@ -78,7 +78,7 @@ func testRoutes(t *testing.T, s *shop, kind string) {
 			ID   string `json:"id"`
 			Name string `json:"name"`
 		}
-		c.get(s.URL, "/products/4", true).json(t, &p)
+		c.get(s.URL, "/products/4", true).JSON(t, &p)
 		if p.ID != "4" || p.Name != "Gooseneck Kettle" {
 			t.Errorf("product JSON = %+v", p)
 		}
@@ -115,16 +115,16 @@ func testRoutes(t *testing.T, s *shop, kind string) {
 		// No quantity means 1; JSON clients get the cart back.
 		r = c.post(s.URL, "/cart/items", url.Values{"product_id": {"3"}}, tok, true)
 		wantStatus(t, r, http.StatusOK)
-		var v cartJSON
-		r.json(t, &v)
-		if got := v.quantities(); got["1"] != 2 || got["3"] != 1 || v.Count != 3 || v.TotalCents != 2*1800+1450 {
+		var v testenv.Cart
+		r.JSON(t, &v)
+		if got := v.Quantities(); got["1"] != 2 || got["3"] != 1 || v.Count != 3 || v.TotalCents != 2*1800+1450 {
 			t.Fatalf("cart after adds = %+v", v)
 		}
 		if v.Items[0].LineTotalCents != 3600 || v.Items[0].UnitPriceCents != 1800 {
 			t.Errorf("line 1 = %+v, want unit 1800 total 3600", v.Items[0])
 		}
 		wantStatus(t, c.post(s.URL, "/cart/items/1", url.Values{"quantity": {"5"}}, tok, false), http.StatusSeeOther)
-		if got := c.cart(s.URL).quantities(); got["1"] != 5 {
+		if got := c.cart(s.URL).Quantities(); got["1"] != 5 {
 			t.Errorf("after set to 5: %v", got)
 		}
 		wantStatus(t, c.post(s.URL, "/cart/items/1", url.Values{"quantity": {"0"}}, tok, true), http.StatusOK)
@@ -180,8 +180,8 @@ func testRoutes(t *testing.T, s *shop, kind string) {
 				}
 			})
 		}
-		if after := c.cart(s.URL); fmt.Sprint(after.quantities()) != fmt.Sprint(before.quantities()) {
-			t.Errorf("bad input changed the cart: before %v, after %v", before.quantities(), after.quantities())
+		if after := c.cart(s.URL); fmt.Sprint(after.Quantities()) != fmt.Sprint(before.Quantities()) {
+			t.Errorf("bad input changed the cart: before %v, after %v", before.Quantities(), after.Quantities())
 		}
 	})
 
@@ -222,7 +222,7 @@ func testRoutes(t *testing.T, s *shop, kind string) {
 				}
 			}
 		}
-		if got := c.cart(s.URL).quantities(); len(got) != 1 || got["1"] != 1 {
+		if got := c.cart(s.URL).Quantities(); len(got) != 1 || got["1"] != 1 {
 			t.Errorf("refused requests changed the cart: %v", got)
 		}
 		if c.session(s.URL).Authenticated {
@@ -318,7 +318,7 @@ func testRoutes(t *testing.T, s *shop, kind string) {
 		c := newClient(t)
 		tok := c.token(s.URL)
 		c.post(s.URL, "/cart/items", url.Values{"product_id": {"1"}}, tok, false)
-		before := c.cookie("session")
+		before := c.Cookie("session")
 		if before == "" {
 			t.Fatal("no session cookie after adding to the cart")
 		}
@@ -327,7 +327,7 @@ func testRoutes(t *testing.T, s *shop, kind string) {
 		if n := sessionCookies(r); n != 1 {
 			t.Errorf("login set %d session cookies, want 1", n)
 		}
-		after := c.cookie("session")
+		after := c.Cookie("session")
 		if after == "" || after == before {
 			t.Fatalf("token not renewed at login: before %q after %q", before, after)
 		}
@@ -336,7 +336,7 @@ func testRoutes(t *testing.T, s *shop, kind string) {
 		}
 		// The pre-login token (planted by an attacker, say) is worthless.
 		attacker := newClient(t)
-		attacker.setCookie("session", before)
+		attacker.SetCookie("session", before)
 		if si := attacker.session(s.URL); si.Exists || si.Authenticated {
 			t.Errorf("old token still works: %+v", si)
 		}
@@ -382,17 +382,17 @@ func testRoutes(t *testing.T, s *shop, kind string) {
 	t.Run("LogoutEndsSession", func(t *testing.T) {
 		c := newClient(t)
 		c.signup(s.URL, testenv.RandomName("fay")+"@example.com", "fay's password")
-		old := c.cookie("session")
+		old := c.Cookie("session")
 		r := c.post(s.URL, "/logout", nil, c.token(s.URL), false)
 		wantStatus(t, r, http.StatusSeeOther)
 		if c.session(s.URL).Authenticated {
 			t.Error("still logged in after logout")
 		}
-		if c.cookie("session") == old {
+		if c.Cookie("session") == old {
 			t.Error("logout kept the session token")
 		}
 		replay := newClient(t)
-		replay.setCookie("session", old)
+		replay.SetCookie("session", old)
 		if replay.session(s.URL).Authenticated {
 			t.Error("the logged-out token still works")
 		}
@@ -413,18 +413,18 @@ func testRoutes(t *testing.T, s *shop, kind string) {
 		c.post(s.URL, "/cart/items", url.Values{"product_id": {"1"}, "quantity": {"5"}}, tok, false)
 		c.post(s.URL, "/cart/items", url.Values{"product_id": {"5"}, "quantity": {"2"}}, tok, false)
 		wantStatus(t, c.post(s.URL, "/login", url.Values{"email": {email}, "password": {"gus's password"}}, tok, false), http.StatusSeeOther)
-		got := c.cart(s.URL).quantities()
+		got := c.cart(s.URL).Quantities()
 		if got["1"] != 99 || got["5"] != 2 || len(got) != 2 {
 			t.Errorf("merged cart = %v, want 1:99 (capped) and 5:2", got)
 		}
 		// Both devices see the one account cart.
-		if other := earlier.cart(s.URL).quantities(); fmt.Sprint(other) != fmt.Sprint(got) {
+		if other := earlier.cart(s.URL).Quantities(); fmt.Sprint(other) != fmt.Sprint(got) {
 			t.Errorf("other device sees %v, want %v", other, got)
 		}
 		// After logout the guest cart is gone too: it was merged, not copied.
 		c.post(s.URL, "/logout", nil, tok, false)
 		if v := c.cart(s.URL); v.Count != 0 {
-			t.Errorf("cart after logout = %v, want empty", v.quantities())
+			t.Errorf("cart after logout = %v, want empty", v.Quantities())
 		}
 	})
 
@@ -433,11 +433,11 @@ func testRoutes(t *testing.T, s *shop, kind string) {
 		c.signup(s.URL, testenv.RandomName("hal")+"@example.com", "hal's password")
 		r := c.get(s.URL, "/session", true)
 		wantStatus(t, r, http.StatusOK)
-		if strings.Contains(r.Body, c.cookie("session")) {
+		if strings.Contains(r.Body, c.Cookie("session")) {
 			t.Error("/session shows the session token")
 		}
-		var si sessionInfo
-		r.json(t, &si)
+		var si testenv.SessionInfo
+		r.JSON(t, &si)
 		if si.Store != kind || si.Replica != "replica-a" || !si.Exists || !si.Authenticated {
 			t.Errorf("/session = %+v", si)
 		}
@@ -471,21 +471,21 @@ func testRoutes(t *testing.T, s *shop, kind string) {
 		}
 		form := url.Values{"product_id": {"8"}, "quantity": {"2"}, "idempotency_key": {m[1]}}
 		for range 3 { // the original and two retries (nginx, a double click)
-			wantStatus(t, c.post(s.URL, "/cart/items", form, c.csrf, false), http.StatusSeeOther)
+			wantStatus(t, c.post(s.URL, "/cart/items", form, c.CSRF, false), http.StatusSeeOther)
 		}
 		// The API's header does the same.
 		req, _ := http.NewRequest(http.MethodPost, s.URL+"/cart/items", strings.NewReader("product_id=8"))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		req.Header.Set("Accept", "application/json")
-		req.Header.Set("X-CSRF-Token", c.csrf)
+		req.Header.Set("X-CSRF-Token", c.CSRF)
 		req.Header.Set("Idempotency-Key", "api-retry-0001")
 		wantStatus(t, c.do(req), http.StatusOK)
 		req.Body = io.NopCloser(strings.NewReader("product_id=8"))
 		wantStatus(t, c.do(req), http.StatusOK)
-		if got := c.cart(s.URL).quantities()["8"]; got != 3 {
+		if got := c.cart(s.URL).Quantities()["8"]; got != 3 {
 			t.Errorf("quantity after retries = %d, want 3 (2 once from the form, 1 once from the header)", got)
 		}
-		wantError(t, c.post(s.URL, "/cart/items", url.Values{"product_id": {"8"}, "idempotency_key": {"bad key!"}}, c.csrf, true),
+		wantError(t, c.post(s.URL, "/cart/items", url.Values{"product_id": {"8"}, "idempotency_key": {"bad key!"}}, c.CSRF, true),
 			http.StatusUnprocessableEntity, "invalid_idempotency_key")
 	})
 
@@ -543,7 +543,7 @@ func TestConcurrentAddsThroughTwoInstances(t *testing.T) {
 				t.Error(e)
 			}
 			for _, s := range shops {
-				got := c.cart(s.URL).quantities()
+				got := c.cart(s.URL).Quantities()
 				if got["1"] != n || got["7"] != n || got["2"] != 1 {
 					t.Errorf("cart via %s = %v, want 1:%d 7:%d 2:1", s.URL, got, n, n)
 				}

@@ -2,17 +2,12 @@ package handlers_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"regexp"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/gomodule/redigo/redis"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -34,9 +29,6 @@ type backend struct {
 	db     *pgxpool.Pool
 	redis  *redis.Pool
 	prefix string
-	// carts is shared by instances only for the memory kind's own test,
-	// where each instance must have its own (nil means: make one each).
-	memCarts cart.Store
 }
 
 func newBackend(t *testing.T, kind string) *backend {
@@ -121,187 +113,28 @@ func startShop(t *testing.T, b *backend, replica string) *shop {
 	return &shop{URL: srv.URL, Sessions: sm}
 }
 
-// client is one browser: a cookie jar shared across every shop instance it
-// talks to (they stand behind one load balancer), no redirect following.
+// client is one browser (testenv.Browser) with the test's shorthand.
 type client struct {
-	t    *testing.T
-	http *http.Client
-	csrf string
+	*testenv.Browser
+	t *testing.T
 }
 
-func newClient(t *testing.T) *client {
-	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &client{t: t, http: &http.Client{
-		Jar:     &hostlessJar{jar: jar},
-		Timeout: 10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error {
-			return http.ErrUseLastResponse
-		},
-	}}
-}
+type response = testenv.Response
 
-// hostlessJar keeps one set of cookies for every 127.0.0.1 port, as a
-// browser sees a single origin behind nginx.
-type hostlessJar struct{ jar *cookiejar.Jar }
+func newClient(t *testing.T) *client { return &client{Browser: testenv.NewBrowser(t), t: t} }
 
-var jarURL = &url.URL{Scheme: "http", Host: "shop.test", Path: "/"}
-
-func (j *hostlessJar) SetCookies(_ *url.URL, cs []*http.Cookie) { j.jar.SetCookies(jarURL, cs) }
-func (j *hostlessJar) Cookies(*url.URL) []*http.Cookie          { return j.jar.Cookies(jarURL) }
-
-// cookie returns the value of a cookie the client holds ("" if none).
-func (c *client) cookie(name string) string {
-	for _, ck := range c.http.Jar.Cookies(nil) {
-		if ck.Name == name {
-			return ck.Value
-		}
-	}
-	return ""
-}
-
-// setCookie replaces a cookie, as an attacker replaying an old one would.
-func (c *client) setCookie(name, value string) {
-	c.http.Jar.SetCookies(nil, []*http.Cookie{{Name: name, Value: value, Path: "/"}})
-}
-
-// response is a finished HTTP exchange.
-type response struct {
-	*http.Response
-	Body string
-}
-
-func (r response) json(t *testing.T, v any) {
-	t.Helper()
-	if err := json.Unmarshal([]byte(r.Body), v); err != nil {
-		t.Fatalf("decode JSON (status %d): %v\n%s", r.StatusCode, err, r.Body)
-	}
-}
-
-func (c *client) do(req *http.Request) response {
-	c.t.Helper()
-	res, err := c.http.Do(req)
-	if err != nil {
-		c.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	return response{Response: res, Body: string(b)}
-}
-
-// get fetches a page as HTML (or JSON with asJSON), remembering the page's
-// CSRF token.
 func (c *client) get(base, path string, asJSON bool) response {
 	c.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, base+path, nil)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	if asJSON {
-		req.Header.Set("Accept", "application/json")
-	} else {
-		req.Header.Set("Accept", "text/html")
-	}
-	r := c.do(req)
-	if m := csrfMeta.FindStringSubmatch(r.Body); m != nil {
-		c.csrf = m[1]
-	}
-	return r
+	return c.Get(base, path, asJSON)
 }
+func (c *client) token(base string) string                { c.t.Helper(); return c.Token(base) }
+func (c *client) cart(base string) testenv.Cart           { c.t.Helper(); return c.Cart(base) }
+func (c *client) session(base string) testenv.SessionInfo { c.t.Helper(); return c.Session(base) }
+func (c *client) do(req *http.Request) response           { c.t.Helper(); return c.Do(req) }
 
-var csrfMeta = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`)
-
-// token returns the CSRF token, fetching the catalog page once to get one.
-func (c *client) token(base string) string {
-	c.t.Helper()
-	if c.csrf == "" {
-		c.get(base, "/", false)
-		if c.csrf == "" {
-			c.t.Fatal("no csrf-token meta on /")
-		}
-	}
-	return c.csrf
-}
-
-// post submits a form. csrf "" sends none; asJSON asks for JSON.
 func (c *client) post(base, path string, form url.Values, csrf string, asJSON bool) response {
 	c.t.Helper()
-	if csrf != "" {
-		form = cloneValues(form)
-		form.Set("csrf_token", csrf)
-	}
-	req, err := http.NewRequest(http.MethodPost, base+path, strings.NewReader(form.Encode()))
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	if asJSON {
-		req.Header.Set("Accept", "application/json")
-	}
-	return c.do(req)
-}
-
-func cloneValues(v url.Values) url.Values {
-	out := url.Values{}
-	for k, vs := range v {
-		out[k] = append([]string(nil), vs...)
-	}
-	return out
-}
-
-// cartJSON is GET /cart as JSON.
-type cartJSON struct {
-	Items []struct {
-		ProductID      string `json:"product_id"`
-		Name           string `json:"name"`
-		Quantity       int    `json:"quantity"`
-		UnitPriceCents int64  `json:"unit_price_cents"`
-		LineTotalCents int64  `json:"line_total_cents"`
-	} `json:"items"`
-	Count      int   `json:"count"`
-	TotalCents int64 `json:"total_cents"`
-}
-
-func (c *client) cart(base string) cartJSON {
-	c.t.Helper()
-	r := c.get(base, "/cart", true)
-	if r.StatusCode != http.StatusOK {
-		c.t.Fatalf("GET /cart: status %d: %s", r.StatusCode, r.Body)
-	}
-	var v cartJSON
-	r.json(c.t, &v)
-	return v
-}
-
-// quantities maps product id to quantity.
-func (v cartJSON) quantities() map[string]int {
-	out := map[string]int{}
-	for _, it := range v.Items {
-		out[it.ProductID] = it.Quantity
-	}
-	return out
-}
-
-// sessionInfo is GET /session.
-type sessionInfo struct {
-	Store         string `json:"store"`
-	Replica       string `json:"replica"`
-	Exists        bool   `json:"exists"`
-	Authenticated bool   `json:"authenticated"`
-	RememberMe    bool   `json:"remember_me"`
-}
-
-func (c *client) session(base string) sessionInfo {
-	c.t.Helper()
-	var v sessionInfo
-	c.get(base, "/session", true).json(c.t, &v)
-	return v
+	return c.Post(base, path, form, csrf, asJSON)
 }
 
 // errorJSON is the contract's JSON error.
@@ -324,7 +157,7 @@ func wantError(t *testing.T, r response, status int, code string) errorJSON {
 	t.Helper()
 	wantStatus(t, r, status)
 	var e errorJSON
-	r.json(t, &e)
+	r.JSON(t, &e)
 	if e.Error.Code != code || e.Error.Message == "" {
 		t.Fatalf("error = %+v, want code %q with a message", e.Error, code)
 	}

@@ -10,8 +10,10 @@ PATH="$PATH:/usr/local/go/bin:/usr/local/sbin:/usr/sbin:/sbin"
 export PATH
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Where a running shop keeps its pids, logs and nginx files. Tests (and anyone
+# running two shops side by side) point it elsewhere.
 # shellcheck disable=SC2034 # used by the scripts that source this file
-RUN_DIR="$ROOT/.run"
+RUN_DIR="${RUN_DIR:-$ROOT/.run}"
 
 log() { printf '%s\n' "$*" >&2; }
 step() { printf '==> %s\n' "$*" >&2; }

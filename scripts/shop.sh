@@ -15,6 +15,10 @@
 #            until gone, start, wait for /readyz), so the shop stays up
 #   ps       what runs: name, pid, address, state
 #   logs     follow every log (tail -F)
+#   start N  start replica N again (after it died or was stopped) and wait
+#            for its /readyz
+#   stop N   stop replica N (SIGTERM, wait); nginx sends its traffic to the
+#            others
 #
 # Settings (environment; `make VAR=value` passes them on):
 #   REPLICAS (3), SESSION_STORE (redis|postgres|memory; redis), LB (rr|ip|cookie;
@@ -426,6 +430,35 @@ cmd_restart() {
 	log "all replicas restarted."
 }
 
+# cmd_start N: starts one replica of the running shop with the settings of
+# the last `up`, unless it already runs.
+cmd_start() {
+	local n=${1:-} pid
+	case "$n" in '' | *[!0-9]*) die "usage: scripts/shop.sh start N" ;; esac
+	load_state
+	settings
+	if [ "$n" -lt 1 ] || [ "$n" -gt "$REPLICAS" ]; then
+		die "shop-$n is not one of the $REPLICAS replicas"
+	fi
+	SHOP_BIN_RUN=${SHOP_BIN:-$ROOT/bin/shop}
+	if pid=$(read_pid "$PID_DIR/shop-$n.pid") && same_process "$pid" "$PID_DIR/shop-$n.started"; then
+		log "shop-$n already runs (pid $pid)"
+		return 0
+	fi
+	start_replica "$n"
+	wait_replica "$n"
+	log "shop-$n ready (pid $(cat "$PID_DIR/shop-$n.pid"))"
+}
+
+# cmd_stop N: stops one replica gracefully.
+cmd_stop() {
+	local n=${1:-}
+	case "$n" in '' | *[!0-9]*) die "usage: scripts/shop.sh stop N" ;; esac
+	load_state
+	settings
+	stop_pid "shop-$n" "$PID_DIR/shop-$n.pid" TERM "$(stop_timeout)"
+}
+
 row() { printf '%-9s %-8s %-22s %s\n' "$@"; }
 
 cmd_ps() {
@@ -488,6 +521,8 @@ down) cmd_down ;;
 restart) cmd_restart ;;
 ps) cmd_ps ;;
 logs) cmd_logs ;;
+start) cmd_start "${2:-}" ;;
+stop) cmd_stop "${2:-}" ;;
 -h | --help | help) usage 0 ;;
 *) usage 2 ;;
 esac
