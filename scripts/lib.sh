@@ -119,6 +119,27 @@ http_status() {
 	echo "$code"
 }
 
+# served_by URL prints the X-Served-By header of a GET to an
+# http://127.0.0.1:PORT/PATH URL ("" when nothing answers); curl or /dev/tcp.
+served_by() {
+	local url=$1
+	if have curl; then
+		curl -s -o /dev/null -D - --max-time 3 "$url" 2>/dev/null |
+			awk -F': *' 'tolower($1) == "x-served-by" { sub(/\r$/, "", $2); print $2 }'
+		return 0
+	fi
+	parse_url "$url" || return 0
+	local host port path
+	host=$(tcp_host "$U_HOST")
+	port=${U_PORT:-80}
+	path=${U_PATH:-/}$U_QUERY
+	(
+		exec 2>/dev/null 3<>"/dev/tcp/$host/$port" || exit 0
+		printf 'GET %s HTTP/1.0\r\nHost: %s:%s\r\nConnection: close\r\n\r\n' "$path" "$host" "$port" >&3
+		awk -F': *' 'tolower($1) == "x-served-by" { sub(/\r$/, "", $2); print $2 } /^\r?$/ { exit }' <&3
+	) 2>/dev/null || true
+}
+
 # wait_http URL SECONDS [PID]: waits until URL answers 200. Gives up early,
 # returning 2, when PID is given and that process has exited.
 wait_http() {

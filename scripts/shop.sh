@@ -421,6 +421,7 @@ cmd_restart() {
 		start_replica "$n"
 		wait_replica "$n"
 		log "    shop-$n ready again (pid $(cat "$PID_DIR/shop-$n.pid"))"
+		wait_routed "$n"
 	done
 	if ! read_pid "$NGINX_DIR/nginx.pid" >/dev/null; then
 		warn "nginx was not running; starting it"
@@ -428,6 +429,21 @@ cmd_restart() {
 		start_nginx
 	fi
 	log "all replicas restarted."
+}
+
+# wait_routed N: waits until nginx sends requests to shop-N again. nginx
+# keeps a replica that refused a connection out of rotation for its
+# fail_timeout even once it is back; stopping the next replica before then
+# could leave nginx with none ("no live upstreams", 502).
+wait_routed() {
+	local n=$1 tries=0
+	read_pid "$NGINX_DIR/nginx.pid" >/dev/null || return 0
+	while [ "$tries" -lt 100 ]; do
+		[ "$(served_by "http://127.0.0.1:$PORT/healthz")" = "shop-$n" ] && return 0
+		sleep 0.1
+		tries=$((tries + 1))
+	done
+	warn "nginx has not sent a request to shop-$n within 10s; going on"
 }
 
 # cmd_start N: starts one replica of the running shop with the settings of
