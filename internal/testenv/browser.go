@@ -46,7 +46,7 @@ type oneOriginJar struct{ jar *cookiejar.Jar }
 var jarURL = &url.URL{Scheme: "http", Host: "shop.test", Path: "/"}
 
 func (j *oneOriginJar) SetCookies(_ *url.URL, cs []*http.Cookie) { j.jar.SetCookies(jarURL, cs) }
-func (j *oneOriginJar) Cookies(*url.URL) []*http.Cookie         { return j.jar.Cookies(jarURL) }
+func (j *oneOriginJar) Cookies(*url.URL) []*http.Cookie          { return j.jar.Cookies(jarURL) }
 
 // Cookie returns the value of a cookie the browser holds ("" if none).
 func (b *Browser) Cookie(name string) string {
