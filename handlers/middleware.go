@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/alexedwards/scs/v2"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
@@ -68,8 +67,8 @@ const ctxSession = "shop.session"
 // commitTimeout bounds one session commit.
 const commitTimeout = 5 * time.Second
 
-// sessions loads the session from its cookie before the handler and commits
-// it exactly once: either explicitly, when a handler's response helper calls
+// sessions loads the session from its cookie before the handler and saves
+// it exactly once (a commit, a touch, or nothing): either explicitly, when a handler's response helper calls
 // commitSession before writing (so a store failure becomes a proper 503), or
 // at the latest just before the response header is written (error pages,
 // CSRF refusals). This replaces scs.LoadAndSave, which wrapped into Echo
@@ -81,7 +80,7 @@ func sessions(sm *session.Manager, logger *slog.Logger) echo.MiddlewareFunc {
 			if ck, err := c.Cookie(sm.Cookie.Name); err == nil {
 				token = ck.Value
 			}
-			ctx, err := sm.Load(c.Request().Context(), token)
+			ctx, err := sm.Load(c.Request().Context(), token, c.RealIP(), c.Request().UserAgent())
 			if err != nil {
 				return apperr.Unavailable("load session", err)
 			}
@@ -91,20 +90,12 @@ func sessions(sm *session.Manager, logger *slog.Logger) echo.MiddlewareFunc {
 			st.commit = func() error {
 				// The request's context may already be cancelled when an
 				// error page is written (the timeout middleware cancels it
-				// as the handler returns); the commit must still happen,
+				// as the handler returns); the save must still happen,
 				// within a bound of its own.
-				rctx := c.Request().Context()
-				cctx, cancel := context.WithTimeout(context.WithoutCancel(rctx), commitTimeout)
+				cctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), commitTimeout)
 				defer cancel()
-				switch sm.Status(rctx) {
-				case scs.Modified:
-					token, expiry, err := sm.Commit(cctx)
-					if err != nil {
-						return apperr.Unavailable("commit session", err)
-					}
-					sm.WriteSessionCookie(rctx, c.Response(), token, expiry)
-				case scs.Destroyed:
-					sm.WriteSessionCookie(rctx, c.Response(), "", time.Time{})
+				if err := sm.Save(cctx, c.Response()); err != nil {
+					return apperr.Unavailable("save session", err)
 				}
 				return nil
 			}

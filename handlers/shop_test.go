@@ -29,6 +29,8 @@ type backend struct {
 	db     *pgxpool.Pool
 	redis  *redis.Pool
 	prefix string
+	// observer, when set, sees every session store operation.
+	observer session.Observer
 }
 
 func newBackend(t *testing.T, kind string) *backend {
@@ -69,14 +71,11 @@ func startShop(t *testing.T, b *backend, replica string) *shop {
 	cfg := testConfig(t, b.kind, replica)
 	cfg.RedisKeyPrefix = b.prefix
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	sm, err := session.New(session.Options{
-		Kind:             b.kind,
-		CookieName:       cfg.SessionCookieName,
-		IdleTimeout:      cfg.SessionIdleTimeout,
-		Lifetime:         cfg.SessionLifetime,
-		RememberLifetime: cfg.SessionRememberLifetime,
-		RedisPrefix:      cfg.RedisKeyPrefix,
-	}, b.db, b.redis)
+	opts, err := session.OptionsFrom(cfg, b.observer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sm, err := session.New(opts, b.db, b.redis)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,18 +63,21 @@ type sessionJSON struct {
 
 // session answers GET /session, for debugging and workshops.
 func (h *systemHandler) session(c echo.Context) error {
+	// Save first, so the expiry shown is the one this request left.
+	if err := commitSession(c); err != nil {
+		return err
+	}
 	ctx := c.Request().Context()
 	sm := h.sessions
 	v := sessionJSON{
 		Store:         sm.Kind(),
 		Replica:       h.replica,
-		Exists:        sm.Token(ctx) != "",
 		Authenticated: sm.UserID(ctx) != 0,
 		RememberMe:    sm.Remembered(ctx),
 		IdleTimeout:   h.idleTimeout.String(),
 	}
-	if v.Exists {
-		idle, absolute := sm.Expiry(ctx, time.Now())
+	if idle, absolute := sm.Expiry(ctx); !idle.IsZero() {
+		v.Exists = true
 		v.IdleExpiresAt, v.ExpiresAt = &idle, &absolute
 	}
 	return h.json(c, http.StatusOK, v)

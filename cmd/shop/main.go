@@ -214,15 +214,11 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 
 // buildDeps wires the domain services for the configured store.
 func buildDeps(cfg config.Config, logger *slog.Logger, db *pgxpool.Pool, pool *redis.Pool) (handlers.Deps, error) {
-	sm, err := session.New(session.Options{
-		Kind:             cfg.SessionStore,
-		CookieName:       cfg.SessionCookieName,
-		CookieSecure:     cfg.SessionCookieSecure,
-		IdleTimeout:      cfg.SessionIdleTimeout,
-		Lifetime:         cfg.SessionLifetime,
-		RememberLifetime: cfg.SessionRememberLifetime,
-		RedisPrefix:      cfg.RedisKeyPrefix,
-	}, db, pool)
+	opts, err := session.OptionsFrom(cfg, nil)
+	if err != nil {
+		return handlers.Deps{}, err
+	}
+	sm, err := session.New(opts, db, pool)
 	if err != nil {
 		return handlers.Deps{}, err
 	}

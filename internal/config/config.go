@@ -4,6 +4,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -37,6 +38,10 @@ type Config struct {
 	SessionIdleTimeout      time.Duration
 	SessionLifetime         time.Duration
 	SessionRememberLifetime time.Duration
+	SessionTouchInterval    time.Duration
+	// SessionEncryptionKeys are raw AES-256 keys; the first encrypts.
+	SessionEncryptionKeys [][]byte
+	CleanupInterval       time.Duration
 
 	MigrateOnStart bool
 	CartTTL        time.Duration
@@ -75,6 +80,9 @@ func Vars() []Var {
 		{"SESSION_LIFETIME", "24h", "absolute lifetime of a session"},
 		{"SESSION_REMEMBER_LIFETIME", "720h", "absolute lifetime of a session with \"remember me\""},
 		{"MIGRATE_ON_START", "true", "run database migrations at start"},
+		{"SESSION_TOUCH_INTERVAL", "1m", "least time between expiry extensions of an unchanged session"},
+		{"SESSION_ENCRYPTION_KEYS", "", "comma-separated base64 AES-256 keys (shop keygen makes one); the first encrypts, all decrypt (unset: off)"},
+		{"CLEANUP_INTERVAL", "5m", "expiry cleanup job interval (0 turns it off)"},
 		{"CART_TTL", "720h", "lifetime of an abandoned cart"},
 		{"TRUSTED_PROXIES", "127.0.0.1/32,::1/128", "CIDRs whose X-Forwarded-* headers are trusted"},
 		{"LOG_FORMAT", "text", "log format: text or json"},
@@ -119,6 +127,9 @@ func Load(getenv func(string) string) (Config, error) {
 		SessionIdleTimeout:      p.duration("SESSION_IDLE_TIMEOUT", time.Second),
 		SessionLifetime:         p.duration("SESSION_LIFETIME", time.Second),
 		SessionRememberLifetime: p.duration("SESSION_REMEMBER_LIFETIME", time.Second),
+		SessionTouchInterval:    p.duration("SESSION_TOUCH_INTERVAL", 0),
+		SessionEncryptionKeys:   p.keys("SESSION_ENCRYPTION_KEYS"),
+		CleanupInterval:         p.duration("CLEANUP_INTERVAL", 0),
 		MigrateOnStart:          p.bool("MIGRATE_ON_START"),
 		CartTTL:                 p.duration("CART_TTL", time.Minute),
 		TrustedProxies:          p.cidrs("TRUSTED_PROXIES"),
@@ -139,6 +150,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.SessionIdleTimeout > c.SessionLifetime {
 		p.fail("SESSION_IDLE_TIMEOUT", "must not be longer than SESSION_LIFETIME")
+	}
+	if c.SessionIdleTimeout >= time.Second && c.SessionTouchInterval >= c.SessionIdleTimeout {
+		p.fail("SESSION_TOUCH_INTERVAL", "must be shorter than SESSION_IDLE_TIMEOUT (a session would expire before it is extended)")
 	}
 	if c.SessionRememberLifetime < c.SessionLifetime {
 		p.fail("SESSION_REMEMBER_LIFETIME", "must not be shorter than SESSION_LIFETIME")
@@ -237,6 +251,20 @@ func (p *parser) list(name string) []string {
 		if s = strings.TrimSpace(s); s != "" {
 			out = append(out, s)
 		}
+	}
+	return out
+}
+
+// keys parses comma-separated base64 AES-256 keys (32 bytes each).
+func (p *parser) keys(name string) [][]byte {
+	var out [][]byte
+	for i, s := range p.list(name) {
+		k, err := base64.StdEncoding.DecodeString(s)
+		if err != nil || len(k) != 32 {
+			p.fail(name, fmt.Sprintf("key %d is not 32 bytes of base64; make one with `shop keygen`", i+1))
+			continue
+		}
+		out = append(out, k)
 	}
 	return out
 }

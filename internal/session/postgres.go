@@ -3,73 +3,69 @@ package session
 import (
 	"context"
 	"errors"
-	"time"
 
-	"github.com/alexedwards/scs/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/the-shop/shop/internal/platform/postgres"
 )
 
-// PostgresStore is an scs store on the sessions table. Unlike scs's
-// pgxstore it also records the session's user id, which the commit passes in
-// the context, so an account's sessions can be listed and revoked with an
-// index lookup instead of a scan.
-type PostgresStore struct {
+// postgresBackend keeps sessions in the sessions table; the user_id column
+// with its index is the per-account index.
+type postgresBackend struct {
 	db *pgxpool.Pool
 }
 
-var _ scs.CtxStore = (*PostgresStore)(nil)
+var _ backend = (*postgresBackend)(nil)
 
-// NewPostgresStore returns a store on db (the sessions table comes from the
-// migrations).
-func NewPostgresStore(db *pgxpool.Pool) *PostgresStore { return &PostgresStore{db: db} }
-
-// FindCtx implements scs.CtxStore.
-func (s *PostgresStore) FindCtx(ctx context.Context, token string) ([]byte, bool, error) {
+func (s *postgresBackend) find(ctx context.Context, id string) ([]byte, stored, bool, error) {
 	var b []byte
-	err := s.db.QueryRow(ctx, `SELECT data FROM sessions WHERE token = $1 AND expiry > now()`, token).Scan(&b)
+	var st stored
+	err := s.db.QueryRow(ctx, `SELECT data, expiry, last_seen FROM sessions WHERE token = $1 AND expiry > now()`, id).
+		Scan(&b, &st.expiry, &st.lastSeen)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, nil
+		return nil, stored{}, false, nil
 	}
 	if err != nil {
-		return nil, false, postgres.Error("find session", err, nil)
+		return nil, stored{}, false, postgres.Error("find session", err, nil)
 	}
-	return b, true, nil
+	return b, st, true, nil
 }
 
-// CommitCtx implements scs.CtxStore.
-func (s *PostgresStore) CommitCtx(ctx context.Context, token string, b []byte, expiry time.Time) error {
+func (s *postgresBackend) commit(ctx context.Context, id string, data []byte, in Info) error {
 	var userID *int64
-	if id := commitInfoFrom(ctx).userID; id != 0 {
-		userID = &id
+	if in.UserID != 0 {
+		userID = &in.UserID
 	}
-	_, err := s.db.Exec(ctx, `INSERT INTO sessions (token, user_id, data, expiry) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (token) DO UPDATE SET user_id = EXCLUDED.user_id, data = EXCLUDED.data, expiry = EXCLUDED.expiry`,
-		token, userID, b, expiry)
+	_, err := s.db.Exec(ctx, `INSERT INTO sessions (token, user_id, data, expiry, created_at, last_seen, ip, user_agent, replica)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+		ON CONFLICT (token) DO UPDATE SET user_id = EXCLUDED.user_id, data = EXCLUDED.data, expiry = EXCLUDED.expiry,
+			last_seen = EXCLUDED.last_seen, ip = EXCLUDED.ip, user_agent = EXCLUDED.user_agent, replica = EXCLUDED.replica`,
+		id, userID, data, in.Expiry, in.CreatedAt, in.LastSeen, in.IP, in.UserAgent, in.Replica)
 	return postgres.Error("commit session", err, nil)
 }
 
-// DeleteCtx implements scs.CtxStore.
-func (s *PostgresStore) DeleteCtx(ctx context.Context, token string) error {
-	_, err := s.db.Exec(ctx, `DELETE FROM sessions WHERE token = $1`, token)
+func (s *postgresBackend) touch(ctx context.Context, id string, in Info) error {
+	_, err := s.db.Exec(ctx, `UPDATE sessions SET expiry = $2, last_seen = $3, replica = $4, ip = $5
+		WHERE token = $1 AND expiry > now()`, id, in.Expiry, in.LastSeen, in.Replica, in.IP)
+	return postgres.Error("touch session", err, nil)
+}
+
+func (s *postgresBackend) delete(ctx context.Context, id string, _ int64) error {
+	_, err := s.db.Exec(ctx, `DELETE FROM sessions WHERE token = $1`, id)
 	return postgres.Error("delete session", err, nil)
 }
 
-// The context-less methods satisfy scs.Store; scs calls the Ctx variants.
-
-// Find implements scs.Store.
-func (s *PostgresStore) Find(token string) ([]byte, bool, error) {
-	return s.FindCtx(context.Background(), token)
-}
-
-// Commit implements scs.Store.
-func (s *PostgresStore) Commit(token string, b []byte, expiry time.Time) error {
-	return s.CommitCtx(context.Background(), token, b, expiry)
-}
-
-// Delete implements scs.Store.
-func (s *PostgresStore) Delete(token string) error {
-	return s.DeleteCtx(context.Background(), token)
+func (s *postgresBackend) list(ctx context.Context, userID int64) ([]Info, error) {
+	rows, err := s.db.Query(ctx, `SELECT token, user_id, created_at, last_seen, expiry, ip, user_agent, replica
+		FROM sessions WHERE user_id = $1 AND expiry > now()`, userID)
+	if err != nil {
+		return nil, postgres.Error("list sessions", err, nil)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Info, error) {
+		var in Info
+		err := r.Scan(&in.ID, &in.UserID, &in.CreatedAt, &in.LastSeen, &in.Expiry, &in.IP, &in.UserAgent, &in.Replica)
+		return in, err
+	})
+	return out, postgres.Error("list sessions", err, nil)
 }

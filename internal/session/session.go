@@ -1,19 +1,25 @@
 // Package session configures the shop's scs session manager on the chosen
 // store (Redis, PostgreSQL or process memory) and gives handlers a small typed
 // API over the values the shop keeps in a session.
+//
+// scs's own idle timeout rewrites the whole session on every request. Here
+// the Manager applies the idle timeout itself: a request that changes the
+// session commits it; a request that changes nothing extends the expiry at
+// most once per touch interval, with the cheapest write the store has.
 package session
 
 import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
-	"github.com/alexedwards/scs/redisstore"
 	"github.com/alexedwards/scs/v2"
-	"github.com/alexedwards/scs/v2/memstore"
 	"github.com/gomodule/redigo/redis"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/the-shop/shop/internal/apperr"
 )
 
 // Store kinds.
@@ -25,9 +31,12 @@ const (
 
 // Keys of the values the shop keeps in a session.
 const (
-	keyUserID = "user_id"
-	keyCartID = "cart_id"
-	keyFlash  = "flash"
+	keyUserID   = "user_id"
+	keyEmail    = "email"
+	keyCartID   = "cart_id"
+	keyFlash    = "flash"
+	keyCreated  = "created"      // Unix seconds: gob needs no type registration for it
+	keyRemember = "__rememberMe" // scs's own key for RememberMe
 )
 
 // Options configure a Manager.
@@ -38,44 +47,61 @@ type Options struct {
 	IdleTimeout      time.Duration
 	Lifetime         time.Duration
 	RememberLifetime time.Duration
+	// TouchInterval is the least time between two expiry extensions of a
+	// session that requests do not change.
+	TouchInterval time.Duration
 	// RedisPrefix starts the session keys in Redis.
 	RedisPrefix string
+	// Replica is recorded as the replica that last served a session.
+	Replica string
+	// Codec encodes session data (nil: scs's gob codec).
+	Codec scs.Codec
+	// Observer, when set, is told about every store operation.
+	Observer Observer
 }
 
-// Manager is the shop's session manager: scs plus typed accessors.
+// Manager is the shop's session manager: scs plus typed accessors, the
+// idle timeout with its touch interval, and the account's session list.
 type Manager struct {
 	*scs.SessionManager
 	kind             string
+	b                backend
+	idle             time.Duration
 	rememberLifetime time.Duration
+	touchInterval    time.Duration
+	replica          string
 }
 
 // New returns a Manager on the store named by opts.Kind. Postgres needs db,
 // Redis needs pool; the other may be nil.
 func New(opts Options, db *pgxpool.Pool, pool *redis.Pool) (*Manager, error) {
-	sm := scs.New()
-	m := &Manager{SessionManager: sm, kind: opts.Kind, rememberLifetime: opts.RememberLifetime}
+	var b backend
 	switch opts.Kind {
 	case KindRedis:
 		if pool == nil {
 			return nil, fmt.Errorf("session store redis: no redis pool")
 		}
-		sm.Store = redisstore.NewWithPrefix(pool, opts.RedisPrefix+"session:")
+		b = newRedisBackend(pool, opts.RedisPrefix)
 	case KindPostgres:
 		if db == nil {
 			return nil, fmt.Errorf("session store postgres: no database pool")
 		}
-		sm.Store = NewPostgresStore(db)
+		b = &postgresBackend{db: db}
 	case KindMemory:
-		// The sweeper goroutine lives as long as the process: memstore's
-		// StopCleanup races with the goroutine's start (go test -race
-		// flags it), and one goroutine per process costs nothing.
-		sm.Store = memstore.NewWithCleanupInterval(time.Minute)
+		b = newMemoryBackend()
 	default:
 		return nil, fmt.Errorf("unknown session store %q", opts.Kind)
 	}
-	sm.Store = &store{inner: sm.Store}
-	sm.IdleTimeout = opts.IdleTimeout
+	b = observed{b: b, obs: opts.Observer}
+	sm := scs.New()
+	sm.Store = &store{b: b}
+	// The Manager applies the idle timeout (Commit, Save); scs's would mark
+	// every loaded session modified and rewrite it on every request.
+	sm.IdleTimeout = 0
 	sm.Lifetime = opts.Lifetime
+	if opts.Codec != nil {
+		sm.Codec = opts.Codec
+	}
 	// Only a hash of the token reaches the store: a leaked copy of the store
 	// (a backup, a Redis replica) cannot be replayed as cookies.
 	sm.HashTokenInStore = true
@@ -86,40 +112,115 @@ func New(opts Options, db *pgxpool.Pool, pool *redis.Pool) (*Manager, error) {
 	sm.Cookie.Secure = opts.CookieSecure
 	// A browser-session cookie unless the user asks to be remembered.
 	sm.Cookie.Persist = false
-	return m, nil
+	return &Manager{
+		SessionManager:   sm,
+		kind:             opts.Kind,
+		b:                b,
+		idle:             opts.IdleTimeout,
+		rememberLifetime: opts.RememberLifetime,
+		touchInterval:    opts.TouchInterval,
+		replica:          opts.Replica,
+	}, nil
 }
 
 // Kind is the store kind: redis, postgres or memory.
 func (m *Manager) Kind() string { return m.kind }
 
-// Commit saves the session and returns its token and expiry. It passes the
-// signed-in user id to stores that index sessions by user, and keeps a
-// remembered login until its absolute deadline instead of the idle expiry.
+// Load reads the session whose cookie value is token ("" for none) and
+// returns a context that carries it. ip and userAgent describe the request
+// for the account's session list.
+func (m *Manager) Load(ctx context.Context, token, ip, userAgent string) (context.Context, error) {
+	r := &request{ip: ip, userAgent: userAgent}
+	ctx, err := m.SessionManager.Load(withRequest(ctx, r), token)
+	if err != nil {
+		return nil, err
+	}
+	r.userID = m.UserID(ctx)
+	return ctx, nil
+}
+
+// expiryAt is when the session expires if unused after now: the idle
+// timeout, bounded by the absolute deadline. A remembered login lives until
+// its deadline however long the user is away.
+func (m *Manager) expiryAt(ctx context.Context, now time.Time) time.Time {
+	deadline := m.Deadline(ctx)
+	if m.Remembered(ctx) || m.idle == 0 {
+		return deadline
+	}
+	if e := now.Add(m.idle).UTC(); e.Before(deadline) {
+		return e
+	}
+	return deadline
+}
+
+// info describes the session as of now, for the store and the index.
+func (m *Manager) info(ctx context.Context, now time.Time) Info {
+	r := requestFrom(ctx)
+	return Info{
+		UserID:    m.UserID(ctx),
+		CreatedAt: time.Unix(m.GetInt64(ctx, keyCreated), 0).UTC(),
+		LastSeen:  now,
+		Expiry:    m.expiryAt(ctx, now),
+		IP:        r.ip,
+		UserAgent: r.userAgent,
+		Replica:   m.replica,
+	}
+}
+
+// Commit saves the session and returns its token and expiry.
 func (m *Manager) Commit(ctx context.Context) (string, time.Time, error) {
-	info := commitInfo{userID: m.UserID(ctx)}
-	if m.Remembered(ctx) {
-		info.rememberUntil = m.Deadline(ctx)
+	now := time.Now().UTC()
+	if m.GetInt64(ctx, keyCreated) == 0 {
+		m.Put(ctx, keyCreated, now.Unix())
 	}
-	token, expiry, err := m.SessionManager.Commit(withCommitInfo(ctx, info))
-	if err == nil && !info.rememberUntil.IsZero() {
-		expiry = info.rememberUntil
+	r := requestFrom(ctx)
+	r.commit = m.info(ctx, now)
+	token, _, err := m.SessionManager.Commit(ctx)
+	return token, r.commit.Expiry, err
+}
+
+// Save ends a request: a changed session is committed and its cookie
+// written, a destroyed one gets an expired cookie, and an unchanged one is
+// touched (its expiry extended, without rewriting its data) when the touch
+// interval has passed since it was last seen.
+func (m *Manager) Save(ctx context.Context, w http.ResponseWriter) error {
+	switch m.Status(ctx) {
+	case scs.Modified:
+		token, expiry, err := m.Commit(ctx)
+		if err != nil {
+			return err
+		}
+		m.WriteSessionCookie(ctx, w, token, expiry)
+	case scs.Destroyed:
+		m.WriteSessionCookie(ctx, w, "", time.Time{})
+	default:
+		r := requestFrom(ctx)
+		now := time.Now().UTC()
+		if r.id == "" || now.Sub(r.found.lastSeen) < m.touchInterval {
+			return nil
+		}
+		in := m.info(ctx, now)
+		in.ID = r.id
+		if err := m.b.touch(ctx, r.id, in); err != nil {
+			return err
+		}
+		r.found = stored{expiry: in.Expiry, lastSeen: now}
 	}
-	return token, expiry, err
+	return nil
 }
 
 // Remembered reports whether the user asked to be remembered at login.
-func (m *Manager) Remembered(ctx context.Context) bool { return m.GetBool(ctx, "__rememberMe") }
+func (m *Manager) Remembered(ctx context.Context) bool { return m.GetBool(ctx, keyRemember) }
 
 // Expiry returns when this session expires if unused from now on (idle) and
-// at the latest (absolute), as the commit of the current request sets them.
-// A remembered login has no idle expiry short of its deadline.
-func (m *Manager) Expiry(ctx context.Context, now time.Time) (idle, absolute time.Time) {
-	absolute = m.Deadline(ctx)
-	idle = now.Add(m.IdleTimeout).UTC()
-	if m.Remembered(ctx) || m.IdleTimeout == 0 || absolute.Before(idle) {
-		idle = absolute
+// at the latest (absolute), as stored after this request's Save. Both are
+// zero for a request without a stored session.
+func (m *Manager) Expiry(ctx context.Context) (idle, absolute time.Time) {
+	r := requestFrom(ctx)
+	if r.id == "" {
+		return time.Time{}, time.Time{}
 	}
-	return idle, absolute
+	return r.found.expiry, m.Deadline(ctx)
 }
 
 // UserID returns the signed-in account's id, or 0 for a guest.
@@ -134,6 +235,8 @@ func (m *Manager) Login(ctx context.Context, userID int64, email string, remembe
 	}
 	m.Put(ctx, keyUserID, userID)
 	m.Put(ctx, keyEmail, email)
+	// From the account's point of view this is a new session.
+	m.Put(ctx, keyCreated, time.Now().Unix())
 	if remember {
 		m.RememberMe(ctx, true)
 		m.SetDeadline(ctx, time.Now().Add(m.rememberLifetime).UTC())
@@ -190,8 +293,87 @@ func (m *Manager) PopFlashes(ctx context.Context) []Flash {
 	return out
 }
 
-const keyEmail = "email"
-
 // Email returns the signed-in account's email ("" for a guest). It is kept
 // in the session so that pages need no database read to greet the user.
 func (m *Manager) Email(ctx context.Context) string { return m.GetString(ctx, keyEmail) }
+
+// Listed is one of an account's live sessions as its owner sees it.
+type Listed struct {
+	Info
+	// Current marks the session of the request that asks.
+	Current bool
+}
+
+// ErrSessionNotFound answers a revocation of a session the account does not
+// have (or no longer has).
+var ErrSessionNotFound = apperr.NotFound("session_not_found", "That session has already ended.")
+
+// Sessions lists the signed-in account's live sessions, most recently seen
+// first. It reads the account's index: one lookup, never a scan.
+func (m *Manager) Sessions(ctx context.Context) ([]Listed, error) {
+	uid := m.UserID(ctx)
+	if uid == 0 {
+		return nil, nil
+	}
+	infos, err := m.b.list(ctx, uid)
+	if err != nil {
+		return nil, err
+	}
+	cur := requestFrom(ctx).id
+	out := make([]Listed, 0, len(infos))
+	for _, in := range infos {
+		out = append(out, Listed{Info: in, Current: in.ID == cur})
+	}
+	slices.SortFunc(out, func(a, b Listed) int {
+		if a.Current != b.Current {
+			if a.Current {
+				return -1
+			}
+			return 1
+		}
+		return b.LastSeen.Compare(a.LastSeen)
+	})
+	return out, nil
+}
+
+// Revoke ends one of the account's sessions. The session is deleted from
+// the store, so every replica refuses its cookie on the very next request.
+// Revoking the current session logs out.
+func (m *Manager) Revoke(ctx context.Context, id string) error {
+	uid := m.UserID(ctx)
+	list, err := m.Sessions(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range list {
+		if s.ID != id {
+			continue
+		}
+		if s.Current {
+			return m.Logout(ctx)
+		}
+		return m.b.delete(ctx, id, uid)
+	}
+	return ErrSessionNotFound
+}
+
+// RevokeOthers ends every session of the account but the current one and
+// returns how many it ended.
+func (m *Manager) RevokeOthers(ctx context.Context) (int, error) {
+	uid := m.UserID(ctx)
+	list, err := m.Sessions(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, s := range list {
+		if s.Current {
+			continue
+		}
+		if err := m.b.delete(ctx, s.ID, uid); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

@@ -1,0 +1,350 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/the-shop/shop/internal/testenv"
+)
+
+// backends returns one of each backend on isolated real storage.
+func backends(t *testing.T) map[string]backend {
+	t.Helper()
+	pool, prefix := testenv.MustRedis(t)
+	return map[string]backend{
+		KindRedis:    newRedisBackend(pool, prefix),
+		KindPostgres: &postgresBackend{db: testenv.MustDatabase(t)},
+		KindMemory:   newMemoryBackend(),
+	}
+}
+
+func TestBackendConformance(t *testing.T) {
+	t.Parallel()
+	for kind, b := range backends(t) {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			now := time.Now().UTC().Truncate(time.Millisecond)
+			userID := int64(0)
+			if kind == KindPostgres {
+				// sessions.user_id references users.
+				pb := b.(*postgresBackend)
+				if err := pb.db.QueryRow(ctx, `INSERT INTO users (email, password_hash) VALUES ('b@example.com', 'x') RETURNING id`).Scan(&userID); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				userID = 42
+			}
+			info := func(id string, exp time.Time) Info {
+				return Info{ID: id, UserID: userID, CreatedAt: now, LastSeen: now, Expiry: exp, IP: "192.0.2.7", UserAgent: "Firefox", Replica: "shop-1"}
+			}
+
+			t.Run("CommitThenFind", func(t *testing.T) {
+				id := testenv.RandomName("s-")
+				if err := b.commit(ctx, id, []byte("data-1"), info(id, now.Add(time.Hour))); err != nil {
+					t.Fatal(err)
+				}
+				data, st, found, err := b.find(ctx, id)
+				if err != nil || !found || string(data) != "data-1" {
+					t.Fatalf("find = %q, %v, %v", data, found, err)
+				}
+				if !st.expiry.Equal(now.Add(time.Hour)) || !st.lastSeen.Equal(now) {
+					t.Errorf("stored = %+v, want expiry %v last seen %v", st, now.Add(time.Hour), now)
+				}
+			})
+
+			t.Run("ExpiredIsNotFound", func(t *testing.T) {
+				id := testenv.RandomName("s-")
+				if err := b.commit(ctx, id, []byte("old"), info(id, time.Now().Add(150*time.Millisecond))); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(300 * time.Millisecond)
+				if _, _, found, err := b.find(ctx, id); err != nil || found {
+					t.Errorf("find of an expired session: found %v, %v", found, err)
+				}
+				if l, _ := b.list(ctx, userID); containsID(l, id) {
+					t.Error("list shows an expired session")
+				}
+			})
+
+			t.Run("TouchExtendsWithoutRewriting", func(t *testing.T) {
+				id := testenv.RandomName("s-")
+				if err := b.commit(ctx, id, []byte("keep"), info(id, now.Add(time.Minute))); err != nil {
+					t.Fatal(err)
+				}
+				later := now.Add(30 * time.Second)
+				in := info(id, later.Add(time.Minute))
+				in.LastSeen, in.Replica = later, "shop-3"
+				if err := b.touch(ctx, id, in); err != nil {
+					t.Fatal(err)
+				}
+				data, st, _, _ := b.find(ctx, id)
+				if string(data) != "keep" || !st.expiry.Equal(later.Add(time.Minute)) || !st.lastSeen.Equal(later) {
+					t.Errorf("after touch: %q %+v", data, st)
+				}
+				l, err := b.list(ctx, userID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, s := range l {
+					if s.ID == id && (s.Replica != "shop-3" || !s.LastSeen.Equal(later) || s.UserAgent != "Firefox") {
+						t.Errorf("listed after touch: %+v", s)
+					}
+				}
+			})
+
+			t.Run("TouchNeverRevives", func(t *testing.T) {
+				id := testenv.RandomName("s-")
+				if err := b.commit(ctx, id, []byte("x"), info(id, now.Add(time.Hour))); err != nil {
+					t.Fatal(err)
+				}
+				if err := b.delete(ctx, id, userID); err != nil {
+					t.Fatal(err)
+				}
+				if err := b.touch(ctx, id, info(id, now.Add(2*time.Hour))); err != nil {
+					t.Fatal(err)
+				}
+				if _, _, found, _ := b.find(ctx, id); found {
+					t.Error("a touch brought a deleted session back")
+				}
+				if l, _ := b.list(ctx, userID); containsID(l, id) {
+					t.Error("a touch put a deleted session back in the index")
+				}
+			})
+
+			t.Run("ListAndDeleteByAccount", func(t *testing.T) {
+				a, bID := testenv.RandomName("s-"), testenv.RandomName("s-")
+				for _, id := range []string{a, bID} {
+					if err := b.commit(ctx, id, []byte("x"), info(id, now.Add(time.Hour))); err != nil {
+						t.Fatal(err)
+					}
+				}
+				l, err := b.list(ctx, userID)
+				if err != nil || !containsID(l, a) || !containsID(l, bID) {
+					t.Fatalf("list = %v, %v; want both sessions", l, err)
+				}
+				if err := b.delete(ctx, a, userID); err != nil {
+					t.Fatal(err)
+				}
+				l, _ = b.list(ctx, userID)
+				if containsID(l, a) || !containsID(l, bID) {
+					t.Errorf("after deleting one: %v", l)
+				}
+				if _, _, found, _ := b.find(ctx, a); found {
+					t.Error("deleted session still found")
+				}
+			})
+
+			t.Run("GuestIsNotIndexed", func(t *testing.T) {
+				id := testenv.RandomName("s-")
+				in := info(id, now.Add(time.Hour))
+				in.UserID = 0
+				if err := b.commit(ctx, id, []byte("guest"), in); err != nil {
+					t.Fatal(err)
+				}
+				if l, _ := b.list(ctx, userID); containsID(l, id) {
+					t.Error("a guest session is listed under an account")
+				}
+			})
+		})
+	}
+}
+
+func containsID(l []Info, id string) bool {
+	for _, s := range l {
+		if s.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// counter counts store operations by kind.
+type counter map[Op]int
+
+func (c counter) observe(op Op, _ time.Duration, _ error) { c[op]++ }
+
+// TestTouchInterval: a request that changes nothing writes nothing until the
+// touch interval has passed, then extends the expiry with one touch, never a
+// full commit.
+func TestTouchInterval(t *testing.T) {
+	t.Parallel()
+	for kind := range backends(t) {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			pool, prefix := testenv.MustRedis(t)
+			ops := counter{}
+			m, err := New(Options{Kind: kind, CookieName: "session", IdleTimeout: time.Minute, Lifetime: time.Hour,
+				RememberLifetime: 2 * time.Hour, TouchInterval: 300 * time.Millisecond, RedisPrefix: prefix, Observer: ops.observe},
+				testenv.MustDatabase(t), pool)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, _ := m.Load(context.Background(), "", "", "")
+			m.Put(ctx, "k", "v")
+			rec := httptest.NewRecorder()
+			if err := m.Save(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+			token := rec.Result().Cookies()[0].Value
+			request := func() (idle time.Time) {
+				ctx, err := m.Load(context.Background(), token, "", "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if m.GetString(ctx, "k") != "v" {
+					t.Fatal("session lost")
+				}
+				if err := m.Save(ctx, httptest.NewRecorder()); err != nil {
+					t.Fatal(err)
+				}
+				idle, _ = m.Expiry(ctx)
+				return idle
+			}
+			first := request()
+			for range 20 {
+				if got := request(); !got.Equal(first) {
+					t.Fatalf("expiry moved within the touch interval: %v → %v", first, got)
+				}
+			}
+			if ops[OpCommit] != 1 || ops[OpTouch] != 0 {
+				t.Errorf("within the interval: %d commits, %d touches; want 1 commit (the first) and no touch", ops[OpCommit], ops[OpTouch])
+			}
+			time.Sleep(350 * time.Millisecond)
+			if got := request(); !got.After(first) {
+				t.Errorf("after the interval the expiry %v did not move past %v", got, first)
+			}
+			if ops[OpCommit] != 1 || ops[OpTouch] != 1 {
+				t.Errorf("after the interval: %d commits, %d touches; want 1 and 1", ops[OpCommit], ops[OpTouch])
+			}
+		})
+	}
+}
+
+func TestEncryptedCodec(t *testing.T) {
+	t.Parallel()
+	k1, k2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	values := map[string]any{"email": "secret-person@example.com", "user_id": int64(7)}
+	deadline := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+
+	c1, err := NewEncryptedCodec(scs.GobCodec{}, [][]byte{k1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := c1.Encode(deadline, values)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("CiphertextHidesValues", func(t *testing.T) {
+		if bytes.Contains(sealed, []byte("secret-person")) {
+			t.Error("encrypted data contains the plaintext email")
+		}
+		again, _ := c1.Encode(deadline, values)
+		if bytes.Equal(sealed, again) {
+			t.Error("two encodings are identical: the nonce is not random")
+		}
+	})
+	t.Run("RotationKeepsOldSessions", func(t *testing.T) {
+		rotated, err := NewEncryptedCodec(scs.GobCodec{}, [][]byte{k2, k1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, v, err := rotated.Decode(sealed)
+		if err != nil || v["email"] != "secret-person@example.com" || !d.Equal(deadline) {
+			t.Fatalf("decode with the old key second: %v %v %v", d, v, err)
+		}
+		resealed, _ := rotated.Encode(deadline, values)
+		if _, _, err := c1.Decode(resealed); err == nil {
+			t.Error("data sealed with the new first key opened without it")
+		}
+	})
+	t.Run("RejectsTamperingAndUnknownKeys", func(t *testing.T) {
+		bad := bytes.Clone(sealed)
+		bad[len(bad)-1] ^= 1
+		if _, _, err := c1.Decode(bad); err == nil {
+			t.Error("tampered data decoded")
+		}
+		other, _ := NewEncryptedCodec(scs.GobCodec{}, [][]byte{k2})
+		if _, _, err := other.Decode(sealed); err == nil {
+			t.Error("data decoded without its key")
+		}
+	})
+	t.Run("ReadsPlaintextFromBeforeEncryption", func(t *testing.T) {
+		plain, _ := scs.GobCodec{}.Encode(deadline, values)
+		if _, v, err := c1.Decode(plain); err != nil || v["user_id"] != int64(7) {
+			t.Errorf("plaintext session: %v %v", v, err)
+		}
+	})
+	t.Run("RejectsBadKeys", func(t *testing.T) {
+		if _, err := NewEncryptedCodec(scs.GobCodec{}, [][]byte{make([]byte, 16)}); err == nil {
+			t.Error("accepted a 16-byte key")
+		}
+		if _, err := NewEncryptedCodec(scs.GobCodec{}, nil); err == nil {
+			t.Error("accepted no key")
+		}
+	})
+}
+
+// TestEncryptedAtRest: with encryption on, what the stores hold does not
+// contain the session's values, and a rotation keeps the session alive.
+func TestEncryptedAtRest(t *testing.T) {
+	t.Parallel()
+	k1, k2 := bytes.Repeat([]byte{9}, 32), bytes.Repeat([]byte{8}, 32)
+	for kind := range backends(t) {
+		if kind == KindMemory {
+			continue
+		}
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			pool, prefix := testenv.MustRedis(t)
+			db := testenv.MustDatabase(t)
+			manager := func(keys ...[]byte) *Manager {
+				codec, err := NewEncryptedCodec(scs.GobCodec{}, keys)
+				if err != nil {
+					t.Fatal(err)
+				}
+				m, err := New(Options{Kind: kind, CookieName: "session", IdleTimeout: time.Minute, Lifetime: time.Hour,
+					RememberLifetime: time.Hour, RedisPrefix: prefix, Codec: codec}, db, pool)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return m
+			}
+			m := manager(k1)
+			ctx, _ := m.Load(context.Background(), "", "", "")
+			m.Put(ctx, "email", "plaintext-marker@example.com")
+			token, _, err := m.Commit(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var raw []byte
+			if kind == KindPostgres {
+				if err := db.QueryRow(context.Background(), `SELECT data FROM sessions`).Scan(&raw); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				conn := pool.Get()
+				defer conn.Close()
+				id := requestFrom(ctx).id
+				v, err := conn.Do("GET", prefix+"session:"+id)
+				if err != nil || v == nil {
+					t.Fatalf("read the stored session: %v %v", v, err)
+				}
+				raw = v.([]byte)
+			}
+			if len(raw) == 0 || bytes.Contains(raw, []byte("plaintext-marker")) {
+				t.Errorf("stored bytes (%d) contain the plaintext", len(raw))
+			}
+			rotated := manager(k2, k1)
+			ctx2, err := rotated.Load(context.Background(), token, "", "")
+			if err != nil || rotated.GetString(ctx2, "email") != "plaintext-marker@example.com" {
+				t.Errorf("after rotation the session is lost: %v", err)
+			}
+		})
+	}
+}

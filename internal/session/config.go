@@ -1,0 +1,31 @@
+package session
+
+import (
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/the-shop/shop/internal/config"
+)
+
+// OptionsFrom turns the shop's configuration into Options. obs may be nil.
+func OptionsFrom(cfg config.Config, obs Observer) (Options, error) {
+	o := Options{
+		Kind:             cfg.SessionStore,
+		CookieName:       cfg.SessionCookieName,
+		CookieSecure:     cfg.SessionCookieSecure,
+		IdleTimeout:      cfg.SessionIdleTimeout,
+		Lifetime:         cfg.SessionLifetime,
+		RememberLifetime: cfg.SessionRememberLifetime,
+		TouchInterval:    cfg.SessionTouchInterval,
+		RedisPrefix:      cfg.RedisKeyPrefix,
+		Replica:          cfg.ReplicaName,
+		Observer:         obs,
+	}
+	if len(cfg.SessionEncryptionKeys) > 0 {
+		codec, err := NewEncryptedCodec(scs.GobCodec{}, cfg.SessionEncryptionKeys)
+		if err != nil {
+			return Options{}, err
+		}
+		o.Codec = codec
+	}
+	return o, nil
+}

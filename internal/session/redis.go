@@ -1,0 +1,224 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/alexedwards/scs/redisstore"
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/the-shop/shop/internal/apperr"
+	platformredis "github.com/the-shop/shop/internal/platform/redis"
+)
+
+// redisBackend keeps a session as a string key (scs's redisstore writes it),
+// its last-seen time in a companion key with the same expiry, and each
+// account's sessions in an index hash, id → Info as JSON, whose own expiry
+// is the latest of its sessions'. What redisstore lacks, reading the expiry
+// with the data and extending it alone, are small scripts here.
+type redisBackend struct {
+	pool        *redis.Pool
+	data        *redisstore.RedisStore
+	keyPrefix   string // session keys
+	seenPrefix  string // last-seen companions
+	indexPrefix string // per-account index hashes
+}
+
+var _ backend = (*redisBackend)(nil)
+
+func newRedisBackend(pool *redis.Pool, prefix string) *redisBackend {
+	return &redisBackend{
+		pool:        pool,
+		data:        redisstore.NewWithPrefix(pool, prefix+"session:"),
+		keyPrefix:   prefix + "session:",
+		seenPrefix:  prefix + "session-seen:",
+		indexPrefix: prefix + "user-sessions:",
+	}
+}
+
+func (s *redisBackend) indexKey(userID int64) string {
+	return s.indexPrefix + strconv.FormatInt(userID, 10)
+}
+
+// findScript: KEYS[1] session, KEYS[2] last seen. The data, its expiry and
+// the last-seen time (both ms) in one round trip.
+var findScript = redis.NewScript(2, `
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
+return {v, redis.call('PEXPIRETIME', KEYS[1]), tonumber(redis.call('GET', KEYS[2]) or '0')}`)
+
+// seenScript: KEYS[1] last seen; ARGV time ms, expiry ms.
+var seenScript = redis.NewScript(1, `
+redis.call('SET', KEYS[1], ARGV[1])
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+return 1`)
+
+// indexScript: KEYS[1] index; ARGV id, info JSON, expiry ms. Keeps the
+// index alive as long as its longest-lived session.
+var indexScript = redis.NewScript(1, `
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[3]) then
+  redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+end
+return 1`)
+
+// touchScript: KEYS[1] session, KEYS[2] last seen, KEYS[3] index or "";
+// ARGV expiry ms, id, info JSON, now ms. Nothing happens for a session that
+// is gone.
+var touchScript = redis.NewScript(3, `
+if redis.call('PEXPIREAT', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('SET', KEYS[2], ARGV[4], 'PXAT', ARGV[1])
+if KEYS[3] ~= '' then
+  redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
+  if redis.call('PEXPIRETIME', KEYS[3]) < tonumber(ARGV[1]) then
+    redis.call('PEXPIREAT', KEYS[3], ARGV[1])
+  end
+end
+return 1`)
+
+func (s *redisBackend) do(ctx context.Context, what string, fn func(redis.Conn) error) error {
+	conn, err := s.pool.GetContext(ctx)
+	if err != nil {
+		return apperr.Unavailable(what, err)
+	}
+	defer conn.Close()
+	if err := fn(conn); err != nil {
+		if platformredis.IsUnavailable(err) {
+			return apperr.Unavailable(what, err)
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
+}
+
+func (s *redisBackend) find(ctx context.Context, id string) ([]byte, stored, bool, error) {
+	var data []byte
+	var st stored
+	err := s.do(ctx, "find session", func(c redis.Conn) error {
+		vals, err := redis.Values(findScript.DoContext(ctx, c, s.keyPrefix+id, s.seenPrefix+id))
+		if err == redis.ErrNil {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if data, err = redis.Bytes(vals[0], nil); err != nil {
+			return err
+		}
+		ms, err := redis.Int64s(vals[1:], nil)
+		if err != nil {
+			return err
+		}
+		st = stored{expiry: time.UnixMilli(ms[0]).UTC(), lastSeen: time.UnixMilli(ms[1]).UTC()}
+		return nil
+	})
+	return data, st, data != nil, err
+}
+
+func (s *redisBackend) commit(ctx context.Context, id string, data []byte, in Info) error {
+	if err := s.data.Commit(id, data, in.Expiry); err != nil {
+		if platformredis.IsUnavailable(err) {
+			return apperr.Unavailable("commit session", err)
+		}
+		return fmt.Errorf("commit session: %w", err)
+	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		return fmt.Errorf("encode session info: %w", err)
+	}
+	return s.do(ctx, "index session", func(c redis.Conn) error {
+		if err := c.Send("MULTI"); err != nil {
+			return err
+		}
+		if err := seenScript.Send(c, s.seenPrefix+id, in.LastSeen.UnixMilli(), in.Expiry.UnixMilli()); err != nil {
+			return err
+		}
+		if in.UserID != 0 {
+			if err := indexScript.Send(c, s.indexKey(in.UserID), id, b, in.Expiry.UnixMilli()); err != nil {
+				return err
+			}
+		}
+		_, err := redis.DoContext(c, ctx, "EXEC")
+		return err
+	})
+}
+
+func (s *redisBackend) touch(ctx context.Context, id string, in Info) error {
+	index, info := "", []byte("{}")
+	if in.UserID != 0 {
+		index = s.indexKey(in.UserID)
+		var err error
+		if info, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("encode session info: %w", err)
+		}
+	}
+	return s.do(ctx, "touch session", func(c redis.Conn) error {
+		_, err := touchScript.DoContext(ctx, c, s.keyPrefix+id, s.seenPrefix+id, index, in.Expiry.UnixMilli(), id, info, in.LastSeen.UnixMilli())
+		return err
+	})
+}
+
+func (s *redisBackend) delete(ctx context.Context, id string, userID int64) error {
+	return s.do(ctx, "delete session", func(c redis.Conn) error {
+		if err := c.Send("MULTI"); err != nil {
+			return err
+		}
+		if err := c.Send("DEL", s.keyPrefix+id, s.seenPrefix+id); err != nil {
+			return err
+		}
+		if userID != 0 {
+			if err := c.Send("HDEL", s.indexKey(userID), id); err != nil {
+				return err
+			}
+		}
+		_, err := redis.DoContext(c, ctx, "EXEC")
+		return err
+	})
+}
+
+func (s *redisBackend) list(ctx context.Context, userID int64) ([]Info, error) {
+	var out []Info
+	err := s.do(ctx, "list sessions", func(c redis.Conn) error {
+		m, err := redis.StringMap(redis.DoContext(c, ctx, "HGETALL", s.indexKey(userID)))
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		for _, v := range m {
+			var in Info
+			if json.Unmarshal([]byte(v), &in) == nil && in.Expiry.After(now) {
+				out = append(out, in)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// pruneIndex removes the entries of sessions that expired from one
+// account's index; the cleanup job calls it for every index it finds.
+func (s *redisBackend) pruneIndex(ctx context.Context, key string) (int, error) {
+	removed := 0
+	err := s.do(ctx, "prune session index", func(c redis.Conn) error {
+		m, err := redis.StringMap(redis.DoContext(c, ctx, "HGETALL", key))
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		for id, v := range m {
+			var in Info
+			if json.Unmarshal([]byte(v), &in) != nil || !in.Expiry.After(now) {
+				n, err := redis.Int(redis.DoContext(c, ctx, "HDEL", key, id))
+				if err != nil {
+					return err
+				}
+				removed += n
+			}
+		}
+		return nil
+	})
+	return removed, err
+}
