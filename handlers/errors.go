@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 
 	"github.com/labstack/echo/v4"
 
@@ -101,6 +102,10 @@ func (w *web) errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 		}
 		var werr error
 		switch {
+		case e == errLoginRequired && !wantsJSON(c) && !isAPI(c):
+			// A guest on a page that needs an account goes to the login
+			// form, and comes back to the page afterwards.
+			werr = w.toLogin(c)
 		case c.Request().Method == http.MethodHead:
 			werr = c.NoContent(status)
 		case wantsJSON(c) || isAPI(c):
@@ -125,4 +130,18 @@ func (w *web) errorPage(c echo.Context, status int, message, requestID string) e
 		return c.String(status, message)
 	}
 	return c.HTMLBlob(status, body)
+}
+
+// toLogin sends a guest to the login form with a message, remembering the
+// page to come back to (for a GET; after a POST, the page it came from is
+// not known, so the catalog).
+func (w *web) toLogin(c echo.Context) error {
+	next := "/"
+	if c.Request().Method == http.MethodGet {
+		next = c.Request().URL.RequestURI()
+	}
+	if sessionLoaded(c) {
+		w.sessions.AddFlash(c.Request().Context(), "info", "Please log in first.")
+	}
+	return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(next))
 }

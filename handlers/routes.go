@@ -24,9 +24,15 @@ const (
 	routeLogin      = "login"
 	routeLogout     = "logout"
 	routeSession    = "session"
-	routeHealthz    = "healthz"
-	routeReadyz     = "readyz"
-	routeStatic     = "static"
+
+	routeAccountSessions = "account.sessions"
+	routeRevokeSession   = "account.sessions.revoke"
+	routeRevokeOthers    = "account.sessions.revoke-others"
+	routePasswordForm    = "account.password.form"
+	routePassword        = "account.password"
+	routeHealthz         = "healthz"
+	routeReadyz          = "readyz"
+	routeStatic          = "static"
 )
 
 // routes registers every route of CONTRACT.md in one place. Probes and
@@ -50,6 +56,11 @@ func (s *server) routes(e *echo.Echo) {
 	b.POST("/login", s.auth.login).Name = routeLogin
 	b.POST("/logout", s.auth.logout).Name = routeLogout
 	b.GET("/session", s.system.session).Name = routeSession
+	b.GET("/account/sessions", s.account.sessionsPage).Name = routeAccountSessions
+	b.POST("/account/sessions/revoke-others", s.account.revokeOthers).Name = routeRevokeOthers
+	b.POST("/account/sessions/:id/revoke", s.account.revoke).Name = routeRevokeSession
+	b.GET("/account/password", s.account.passwordForm).Name = routePasswordForm
+	b.POST("/account/password", s.account.changePassword).Name = routePassword
 }
 
 // isAPI reports whether the request is for the stateless JSON API.

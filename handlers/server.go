@@ -43,6 +43,7 @@ type server struct {
 	catalog *catalogHandler
 	cart    *cartHandler
 	auth    *authHandler
+	account *accountHandler
 	system  *systemHandler
 }
 
@@ -73,6 +74,7 @@ func New(d Deps) (*echo.Echo, error) {
 		cart:    &cartHandler{web: w, products: d.Products},
 		system:  &systemHandler{web: w, checks: d.Checks, draining: d.Draining, idleTimeout: d.Config.SessionIdleTimeout},
 	}
+	s.account = &accountHandler{web: w, accounts: d.Accounts}
 	s.auth = &authHandler{web: w, accounts: d.Accounts, home: s.catalog.catalogJSON}
 
 	e := echo.New()

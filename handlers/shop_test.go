@@ -31,6 +31,8 @@ type backend struct {
 	prefix string
 	// observer, when set, sees every session store operation.
 	observer session.Observer
+	// tweak, when set, changes the configuration of every instance.
+	tweak func(*config.Config)
 }
 
 func newBackend(t *testing.T, kind string) *backend {
@@ -70,6 +72,9 @@ func startShop(t *testing.T, b *backend, replica string) *shop {
 	t.Helper()
 	cfg := testConfig(t, b.kind, replica)
 	cfg.RedisKeyPrefix = b.prefix
+	if b.tweak != nil {
+		b.tweak(&cfg)
+	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	opts, err := session.OptionsFrom(cfg, b.observer)
 	if err != nil {

@@ -160,3 +160,25 @@ func (s *Service) Get(ctx context.Context, id int64) (User, error) {
 	}
 	return u, nil
 }
+
+// ChangePassword replaces a user's password after checking the current one.
+func (s *Service) ChangePassword(ctx context.Context, userID int64, current, next string) error {
+	var hash string
+	err := s.db.QueryRow(ctx, `SELECT password_hash FROM users WHERE id = $1`, userID).Scan(&hash)
+	if err != nil {
+		return postgres.Error(fmt.Sprintf("get user %d", userID), err, ErrNotFound)
+	}
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(current)) != nil {
+		return apperr.Invalid("wrong_password", "Please correct the fields below.",
+			map[string]string{"current_password": "That is not your current password."})
+	}
+	if err := (Credentials{Email: "x@example.com", Password: next}).validate(); err != nil {
+		return err
+	}
+	newHash, err := bcrypt.GenerateFromPassword([]byte(next), s.cost)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	_, err = s.db.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, userID, string(newHash))
+	return postgres.Error(fmt.Sprintf("change password of user %d", userID), err, nil)
+}
