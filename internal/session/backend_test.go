@@ -348,3 +348,40 @@ func TestEncryptedAtRest(t *testing.T) {
 		})
 	}
 }
+
+func TestPruneRedisIndexes(t *testing.T) {
+	t.Parallel()
+	pool, prefix := testenv.MustRedis(t)
+	b := newRedisBackend(pool, prefix)
+	ctx := context.Background()
+	now := time.Now()
+	for i, exp := range []time.Time{now.Add(200 * time.Millisecond), now.Add(200 * time.Millisecond), now.Add(time.Hour)} {
+		id := testenv.RandomName("p-")
+		if err := b.commit(ctx, id, []byte("x"), Info{ID: id, UserID: int64(7 + i%2), LastSeen: now, Expiry: exp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(400 * time.Millisecond)
+	// Account 8's index held only an expired session: the whole hash
+	// expired with it. Account 7's index lives on for its live session and
+	// needs its expired entry pruned.
+	n, err := PruneRedisIndexes(ctx, pool, prefix)
+	if err != nil || n != 1 {
+		t.Fatalf("pruned %d, %v; want account 7's expired entry", n, err)
+	}
+	conn := pool.Get()
+	entries, _ := conn.Do("HLEN", b.indexKey(7))
+	gone, _ := conn.Do("EXISTS", b.indexKey(8))
+	conn.Close()
+	if entries.(int64) != 1 || gone.(int64) != 0 {
+		t.Errorf("index 7 holds %v entries (want 1); index 8 exists=%v (want 0)", entries, gone)
+	}
+	for _, k := range testenv.Keys(t, pool, prefix) {
+		conn := pool.Get()
+		ttl, _ := conn.Do("PTTL", k)
+		conn.Close()
+		if ttl.(int64) <= 0 {
+			t.Errorf("key %s has no expiry (PTTL %v)", k, ttl)
+		}
+	}
+}

@@ -222,3 +222,39 @@ func (s *redisBackend) pruneIndex(ctx context.Context, key string) (int, error) 
 	})
 	return removed, err
 }
+
+// PruneRedisIndexes removes the entries of expired sessions from every
+// account's session index under prefix (the indexes expire on their own
+// once all their sessions have; this keeps a busy account's index small).
+// It walks the indexes with SCAN, in steps, never KEYS.
+func PruneRedisIndexes(ctx context.Context, pool *redis.Pool, prefix string) (int, error) {
+	b := newRedisBackend(pool, prefix)
+	removed, cursor := 0, 0
+	for {
+		var keys []string
+		err := b.do(ctx, "scan session indexes", func(c redis.Conn) error {
+			vals, err := redis.Values(redis.DoContext(c, ctx, "SCAN", cursor, "MATCH", b.indexPrefix+"*", "COUNT", 500))
+			if err != nil {
+				return err
+			}
+			if cursor, err = redis.Int(vals[0], nil); err != nil {
+				return err
+			}
+			keys, err = redis.Strings(vals[1], nil)
+			return err
+		})
+		if err != nil {
+			return removed, err
+		}
+		for _, k := range keys {
+			n, err := b.pruneIndex(ctx, k)
+			if err != nil {
+				return removed, err
+			}
+			removed += n
+		}
+		if cursor == 0 {
+			return removed, nil
+		}
+	}
+}
