@@ -30,6 +30,9 @@ const (
 	// KindUnavailable is a dependency that cannot be reached (PostgreSQL,
 	// Redis): 503, and the user may retry.
 	KindUnavailable
+	// KindTooMany is a request refused for a while, such as a login after
+	// repeated failures: 429.
+	KindTooMany
 )
 
 // Error is a domain error with a code for machines and a message for people.
@@ -87,6 +90,11 @@ func Unavailable(what string, err error) *Error {
 		Message: "The shop is temporarily unavailable. Please try again in a moment.",
 		Err:     fmt.Errorf("%s: %w", what, err),
 	}
+}
+
+// TooMany is a request refused for a while.
+func TooMany(code, message string) *Error {
+	return &Error{Kind: KindTooMany, Code: code, Message: message}
 }
 
 // As returns the domain error in err's chain, or nil.
