@@ -220,4 +220,3 @@ func TestStoreWritesPerPageViews(t *testing.T) {
 		}
 	}
 }
-

@@ -3,17 +3,21 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/the-shop/shop/internal/account"
 	"github.com/the-shop/shop/internal/cart"
+	"github.com/the-shop/shop/internal/throttle"
 )
 
 // authHandler signs users up, in and out.
 type authHandler struct {
 	*web
 	accounts *account.Service
+	guard    *throttle.Guard
 	// home builds the JSON of GET /, the page every auth form leads to.
 	home func(ctx context.Context) (any, error)
 }
@@ -22,9 +26,14 @@ func (h *authHandler) homeJSON(c echo.Context) func() (any, error) {
 	return func() (any, error) { return h.home(c.Request().Context()) }
 }
 
-// loginForm answers GET /login.
+// loginForm answers GET /login. ?next= names the page to return to after
+// login (a local path only); the form carries it on.
 func (h *authHandler) loginForm(c echo.Context) error {
-	return h.html(c, http.StatusOK, h.newPage(c, "login", "Log in"))
+	p := h.newPage(c, "login", "Log in")
+	if next := localPath(c.QueryParam("next")); next != "/" {
+		p.Form = &Form{Values: map[string]string{"next": next}}
+	}
+	return h.html(c, http.StatusOK, p)
 }
 
 // signupForm answers GET /signup.
@@ -49,17 +58,52 @@ func (h *authHandler) signup(c echo.Context) error {
 	return h.done(c, "/", "Welcome! Your account is ready.", h.homeJSON(c))
 }
 
-// login answers POST /login.
+// login answers POST /login (form next: where to go afterwards, a local
+// path; anything else goes to the catalog).
 func (h *authHandler) login(c echo.Context) error {
 	cred := credentials(c)
-	u, err := h.accounts.Authenticate(c.Request().Context(), cred)
+	next := localPath(c.FormValue("next"))
+	u, err := authenticate(c, h.guard, h.accounts, cred)
 	if err != nil {
-		return h.formError(c, err, h.newPage(c, "login", "Log in"), map[string]string{"email": cred.Email})
+		return h.formError(c, err, h.newPage(c, "login", "Log in"), map[string]string{"email": cred.Email, "next": next})
 	}
 	if err := h.startSession(c, u, c.FormValue("remember_me") != ""); err != nil {
 		return err
 	}
-	return h.done(c, "/", "Welcome back, "+u.Email+".", h.homeJSON(c))
+	return h.done(c, next, "Welcome back, "+u.Email+".", h.homeJSON(c))
+}
+
+// localPath returns p if it is a path on this site, else "/": a login link
+// must not send the user to another site (an open redirect). "//host" and
+// "/\host" are other sites to a browser, so they are refused too.
+func localPath(p string) string {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.ContainsAny(p, "\\") {
+		return "/"
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f {
+			return "/"
+		}
+	}
+	u, err := url.Parse(p)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return "/"
+	}
+	return p
+}
+
+// authenticate checks a login (the form's or the API's), paused for a
+// while after repeated failures for the account or from the client's
+// address; the counters live in the store, shared by all replicas.
+func authenticate(c echo.Context, g *throttle.Guard, accounts *account.Service, cred account.Credentials) (account.User, error) {
+	ctx := c.Request().Context()
+	var u account.User
+	err := g.Attempt(ctx, c.RealIP(), cred.Email, func() error {
+		var err error
+		u, err = accounts.Authenticate(ctx, cred)
+		return err
+	})
+	return u, err
 }
 
 // startSession merges the guest cart into the account's cart, then makes the

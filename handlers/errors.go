@@ -22,6 +22,7 @@ var statuses = map[apperr.Kind]int{
 	apperr.KindUnauthorized: http.StatusUnauthorized,
 	apperr.KindForbidden:    http.StatusForbidden,
 	apperr.KindUnavailable:  http.StatusServiceUnavailable,
+	apperr.KindTooMany:      http.StatusTooManyRequests,
 }
 
 func statusOf(e *apperr.Error) int {

@@ -19,6 +19,9 @@ type Page struct {
 	CSRFToken string
 	// User is nil for guests.
 	User *UserView
+	// SessionExpiresAt is when a signed-in user's session ends if unused
+	// (RFC 3339); static/js/session.js warns before it does.
+	SessionExpiresAt string
 	// CartCount is the sum of quantities in this session's cart (header badge).
 	CartCount int
 	// Flashes are one-time messages set by the previous request.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -81,8 +82,8 @@ func (w *web) newPage(c echo.Context, name, title string) Page {
 }
 
 // html renders a page for a handler: it adds the cart badge and the flash
-// messages, renders into a buffer, commits the session, and only then
-// writes the status and body.
+// messages, saves the session, renders into a buffer, and only then writes
+// the status and body.
 func (w *web) html(c echo.Context, status int, p Page) error {
 	ctx := c.Request().Context()
 	if cd, ok := p.Data.(CartData); ok {
@@ -97,11 +98,16 @@ func (w *web) html(c echo.Context, status int, p Page) error {
 	for _, f := range w.sessions.PopFlashes(ctx) {
 		p.Flashes = append(p.Flashes, Flash(f))
 	}
-	body, err := w.render.render(p)
-	if err != nil {
+	// Save before rendering (nothing is written yet), so the page knows the
+	// expiry this request leaves.
+	if err := commitSession(c); err != nil {
 		return err
 	}
-	if err := commitSession(c); err != nil {
+	if idle, _ := w.sessions.Expiry(ctx); p.User != nil && !idle.IsZero() {
+		p.SessionExpiresAt = idle.UTC().Format(time.RFC3339)
+	}
+	body, err := w.render.render(p)
+	if err != nil {
 		return err
 	}
 	return c.HTMLBlob(status, body)
@@ -144,7 +150,7 @@ func (w *web) formError(c echo.Context, err error, p Page, values map[string]str
 		return err
 	}
 	switch e.Kind {
-	case apperr.KindInvalid, apperr.KindConflict, apperr.KindUnauthorized:
+	case apperr.KindInvalid, apperr.KindConflict, apperr.KindUnauthorized, apperr.KindTooMany:
 	default:
 		return err
 	}

@@ -33,6 +33,13 @@ const (
 	routeHealthz         = "healthz"
 	routeReadyz          = "readyz"
 	routeStatic          = "static"
+
+	routeCheckout   = "checkout"
+	routeOrders     = "orders"
+	routeOrder      = "order"
+	routeAPITokens  = "api.tokens"
+	routeAPICart    = "api.cart"
+	routeAPICartAdd = "api.cart.add"
 )
 
 // routes registers every route of CONTRACT.md in one place. Probes and
@@ -61,6 +68,20 @@ func (s *server) routes(e *echo.Echo) {
 	b.POST("/account/sessions/:id/revoke", s.account.revoke).Name = routeRevokeSession
 	b.GET("/account/password", s.account.passwordForm).Name = routePasswordForm
 	b.POST("/account/password", s.account.changePassword).Name = routePassword
+	b.POST("/checkout", s.orders.checkout).Name = routeCheckout
+	b.GET("/orders", s.orders.list).Name = routeOrders
+	b.GET("/orders/:id", s.orders.show).Name = routeOrder
+
+	// The JSON API is stateless: outside the session and CSRF group, it
+	// loads no session, sets no cookie and accepts no cookie; a bearer
+	// token authorizes each request. The middleware sits on each route,
+	// not on a group, so an unknown /api path stays a 404.
+	e.POST("/api/v1/tokens", s.api.issueToken).Name = routeAPITokens
+	e.GET("/api/v1/cart", s.api.cart, s.api.requireToken()).Name = routeAPICart
+	e.POST("/api/v1/cart/items", s.api.addItem, s.api.requireToken()).Name = routeAPICartAdd
+	// Without this, the browser group's catch-all would answer unknown API
+	// paths, through the session and CSRF middleware (and set a cookie).
+	e.RouteNotFound("/api/*", func(echo.Context) error { return echo.ErrNotFound })
 }
 
 // isAPI reports whether the request is for the stateless JSON API.

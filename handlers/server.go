@@ -3,6 +3,7 @@
 package handlers
 
 import (
+	"errors"
 	"log/slog"
 	"net"
 	"sync/atomic"
@@ -12,10 +13,13 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/the-shop/shop/internal/account"
+	"github.com/the-shop/shop/internal/apitoken"
 	"github.com/the-shop/shop/internal/cart"
 	"github.com/the-shop/shop/internal/catalog"
 	"github.com/the-shop/shop/internal/config"
+	"github.com/the-shop/shop/internal/order"
 	"github.com/the-shop/shop/internal/session"
+	"github.com/the-shop/shop/internal/throttle"
 )
 
 // Deps are everything the HTTP layer needs, built by the caller (cmd/shop,
@@ -27,6 +31,11 @@ type Deps struct {
 	Products *catalog.Store
 	Carts    *cart.Service
 	Accounts *account.Service
+	Orders   *order.Service
+	// Tokens issues and checks the JSON API's access tokens.
+	Tokens *apitoken.Issuer
+	// Guard throttles logins.
+	Guard *throttle.Guard
 	// Checks are the dependencies /readyz pings.
 	Checks []Check
 	// Draining, once true, makes /readyz answer 503 so that load balancers
@@ -45,6 +54,8 @@ type server struct {
 	auth    *authHandler
 	account *accountHandler
 	system  *systemHandler
+	orders  *orderHandler
+	api     *apiHandler
 }
 
 // New builds the shop's Echo instance: middleware, error handler and routes.
@@ -75,7 +86,12 @@ func New(d Deps) (*echo.Echo, error) {
 		system:  &systemHandler{web: w, checks: d.Checks, draining: d.Draining, idleTimeout: d.Config.SessionIdleTimeout},
 	}
 	s.account = &accountHandler{web: w, accounts: d.Accounts}
-	s.auth = &authHandler{web: w, accounts: d.Accounts, home: s.catalog.catalogJSON}
+	s.auth = &authHandler{web: w, accounts: d.Accounts, guard: d.Guard, home: s.catalog.catalogJSON}
+	if d.Orders == nil || d.Tokens == nil {
+		return nil, errors.New("handlers: Deps needs Orders and Tokens")
+	}
+	s.orders = &orderHandler{web: w, orders: d.Orders}
+	s.api = &apiHandler{accounts: d.Accounts, carts: d.Carts, tokens: d.Tokens, guard: d.Guard}
 
 	e := echo.New()
 	e.HideBanner = true

@@ -14,12 +14,15 @@ import (
 
 	"github.com/the-shop/shop/handlers"
 	"github.com/the-shop/shop/internal/account"
+	"github.com/the-shop/shop/internal/apitoken"
 	"github.com/the-shop/shop/internal/cart"
 	"github.com/the-shop/shop/internal/catalog"
 	"github.com/the-shop/shop/internal/config"
+	"github.com/the-shop/shop/internal/order"
 	platformredis "github.com/the-shop/shop/internal/platform/redis"
 	"github.com/the-shop/shop/internal/session"
 	"github.com/the-shop/shop/internal/testenv"
+	"github.com/the-shop/shop/internal/throttle"
 )
 
 // backend is the state several shop instances can share: one database and
@@ -100,13 +103,31 @@ func startShop(t *testing.T, b *backend, replica string) *shop {
 	default:
 		store = cart.NewMemoryStore(cfg.CartTTL)
 	}
+	if cfg.JWTSecret == "" {
+		cfg.JWTSecret = testJWTSecret
+	}
+	tokens, err := apitoken.New([]byte(cfg.JWTSecret), cfg.JWTTTL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	carts := cart.NewService(store, products)
+	failures, err := throttle.NewStore(b.kind, b.db, b.redis, b.prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard := throttle.NewGuard(failures, throttle.Limits{
+		PerAccount: cfg.LoginMaxFailures, PerIP: cfg.LoginMaxFailuresPerIP, Window: cfg.LoginFailureWindow,
+	})
 	e, err := handlers.New(handlers.Deps{
 		Config:   cfg,
 		Logger:   logger,
 		Sessions: sm,
 		Products: products,
-		Carts:    cart.NewService(store, products),
+		Carts:    carts,
 		Accounts: accounts,
+		Orders:   order.NewService(b.db, carts),
+		Tokens:   tokens,
+		Guard:    guard,
 		Checks:   checks,
 	})
 	if err != nil {

@@ -9,11 +9,13 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/net/html"
 
 	"github.com/the-shop/shop/internal/cart"
 	"github.com/the-shop/shop/internal/catalog"
+	"github.com/the-shop/shop/internal/order"
 	"github.com/the-shop/shop/static"
 	"github.com/the-shop/shop/views"
 )
@@ -23,17 +25,19 @@ import (
 // fails here first.
 
 type page struct {
-	Title        string
-	Name         string
-	CSRFToken    string
-	User         *userView
-	CartCount    int
-	Flashes      []flash
-	Replica      string
-	StoreKind    string
-	ShowServedBy bool
-	Form         *form
-	Data         any
+	Title     string
+	Name      string
+	CSRFToken string
+	User      *userView
+	CartCount int
+	// SessionExpiresAt mirrors handlers.Page (the idle-timeout warning).
+	SessionExpiresAt string
+	Flashes          []flash
+	Replica          string
+	StoreKind        string
+	ShowServedBy     bool
+	Form             *form
+	Data             any
 }
 
 type userView struct{ Email string }
@@ -71,6 +75,10 @@ type productData struct{ Product catalog.Product }
 
 type cartData struct{ Cart cart.View }
 
+type ordersData struct{ Orders []order.Summary }
+
+type orderData struct{ Order order.Order }
+
 const token = "tok-3f9a_Zx+/="
 
 var (
@@ -87,6 +95,18 @@ var (
 		},
 		Count:      3,
 		TotalCents: 133500,
+		Generation: 1700000000123,
+	}
+
+	placed = time.Date(2026, 3, 14, 9, 26, 53, 0, time.UTC)
+	// anOrder's first line was named and priced differently from the
+	// catalog today: the order shows what was paid.
+	anOrder = order.Order{
+		ID: 42, CreatedAt: placed, Count: 3, TotalCents: 135900,
+		Items: []order.Line{
+			{ProductID: 1, SKU: "MUG-001", Name: `Mug <b>"old name"</b>`, Quantity: 2, UnitPriceCents: 3000, LineTotalCents: 6000},
+			{ProductID: 9, SKU: "LMP-009", Name: "Brass Desk Lamp", Quantity: 1, UnitPriceCents: 129900, LineTotalCents: 129900},
+		},
 	}
 )
 
@@ -107,7 +127,7 @@ func parsePages(t *testing.T) map[string]*template.Template {
 		t.Fatalf("parse layouts: %v", err)
 	}
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"catalog", "product", "cart", "login", "signup", "error"} {
+	for _, name := range []string{"catalog", "product", "cart", "login", "signup", "error", "orders", "order"} {
 		clone, err := base.Clone()
 		if err != nil {
 			t.Fatal(err)
@@ -264,8 +284,112 @@ func TestPages(t *testing.T) {
 						t.Errorf("no remove form for product %s", id)
 					}
 				}
+				f := find(doc, isForm("/checkout"))
+				if f == nil {
+					t.Fatal("signed-in user has no checkout form")
+				}
+				for name, want := range map[string]string{"expected_total_cents": "133500", "cart_generation": "1700000000123"} {
+					in := find(f, byAttr("name", name))
+					if in == nil || attr(in, "type") != "hidden" || attr(in, "value") != want {
+						t.Errorf("checkout form: %s is not hidden %q", name, want)
+					}
+				}
+				if b := find(f, func(n *html.Node) bool { return n.Data == "button" }); b == nil || !strings.Contains(text(b), "Check out") {
+					t.Error("checkout form has no Check out button")
+				}
+				if find(doc, byAttr("href", "/login?next=/cart")) != nil {
+					t.Error("signed-in user is asked to log in to check out")
+				}
+			},
+		},
+		{
+			name: "CartGuestLogsInToCheckOut",
+			page: page{Title: "Your cart", Name: "cart", CSRFToken: token, CartCount: 3, Data: cartData{Cart: fullCart}},
+			check: func(t *testing.T, raw string, doc *html.Node) {
 				if find(doc, isForm("/checkout")) != nil {
-					t.Error("checkout form present, but checkout is not built yet")
+					t.Error("a guest has a checkout form")
+				}
+				a := find(doc, byAttr("href", "/login?next=/cart"))
+				if a == nil || !strings.Contains(text(a), "Log in to check out") {
+					t.Error("a guest has no \"Log in to check out\" link back to the cart")
+				}
+			},
+		},
+		{
+			name: "CartWithCheckoutError",
+			page: page{
+				Title: "Your cart", Name: "cart", CSRFToken: token, User: user, CartCount: 3, Data: cartData{Cart: fullCart},
+				Form: &form{Errors: map[string]string{"": "Sorry: Brass Desk Lamp has only 0 left."}},
+			},
+			check: func(t *testing.T, raw string, doc *html.Node) {
+				alert := find(doc, byAttr("role", "alert"))
+				if alert == nil || !strings.Contains(text(alert), "Brass Desk Lamp has only 0 left.") || !strings.Contains(text(alert), "Error:") {
+					t.Fatal("the checkout error is not shown as an alert")
+				}
+				if table := find(doc, func(n *html.Node) bool { return n.Data == "table" }); !precedes(doc, alert, table) {
+					t.Error("the error is not above the cart")
+				}
+			},
+		},
+		{
+			name: "OrdersList",
+			page: page{Title: "Your orders", Name: "orders", CSRFToken: token, User: user, Data: ordersData{Orders: []order.Summary{
+				{ID: 43, CreatedAt: placed.Add(time.Hour), Count: 1, TotalCents: 1800},
+				{ID: 42, CreatedAt: placed, Count: 3, TotalCents: 135900},
+			}}},
+			check: func(t *testing.T, raw string, doc *html.Node) {
+				wantText(t, doc, "Order #43", "Order #42", "14 Mar 2026, 09:26 UTC", "1 item", "3 items", "$18.00", "$1,359.00")
+				links := all(doc, func(n *html.Node) bool { return n.Data == "a" && strings.HasPrefix(attr(n, "href"), "/orders/") })
+				if len(links) != 2 || attr(links[0], "href") != "/orders/43" || attr(links[1], "href") != "/orders/42" {
+					t.Errorf("order links are not /orders/43 then /orders/42")
+				}
+				if tm := find(doc, byAttr("datetime", "2026-03-14T09:26:53Z")); tm == nil || tm.Data != "time" {
+					t.Error("no machine-readable <time> for the order date")
+				}
+			},
+		},
+		{
+			name: "OrdersEmpty",
+			page: page{Title: "Your orders", Name: "orders", CSRFToken: token, User: user, Data: ordersData{}},
+			check: func(t *testing.T, raw string, doc *html.Node) {
+				wantText(t, doc, "No orders yet")
+				if find(doc, func(n *html.Node) bool { return n.Data == "table" }) != nil {
+					t.Error("the empty order list renders a table")
+				}
+				if len(all(doc, byAttr("href", "/"))) < 2 {
+					t.Error("the empty order list has no link to the catalog")
+				}
+			},
+		},
+		{
+			name: "OrderAfterCheckout",
+			page: page{
+				Title: "Order #42", Name: "order", CSRFToken: token, User: user,
+				Flashes: []flash{{"success", "Thank you! Your order #42 is placed."}, {"info", "Prices changed since your cart was shown."}},
+				Data:    orderData{Order: anOrder},
+			},
+			check: func(t *testing.T, raw string, doc *html.Node) {
+				wantText(t, doc, "Thank you! Your order #42 is placed.", "Prices changed", `Mug <b>"old name"</b>`, "MUG-001",
+					"$30.00", "$60.00", "$1,299.00", "$1,359.00", "3 items", "14 Mar 2026 at 09:26 UTC")
+				if strings.Contains(raw, "<b>") {
+					t.Error("the product name in the order is not escaped")
+				}
+				if find(doc, byAttr("href", "/orders")) == nil {
+					t.Error("no link back to the order list")
+				}
+				if rows := all(doc, func(n *html.Node) bool { return n.Data == "tr" && attr(n, "class") == "order-line" }); len(rows) != 2 {
+					t.Errorf("%d order lines, want 2", len(rows))
+				}
+			},
+		},
+		{
+			name: "LoginWithNext",
+			page: page{Title: "Log in", Name: "login", CSRFToken: token, Form: &form{Values: map[string]string{"next": "/cart"}}},
+			check: func(t *testing.T, raw string, doc *html.Node) {
+				f := find(doc, isForm("/login"))
+				next := find(f, byAttr("name", "next"))
+				if next == nil || attr(next, "type") != "hidden" || attr(next, "value") != "/cart" {
+					t.Error("the login form does not carry next=/cart")
 				}
 			},
 		},
@@ -508,7 +632,7 @@ func pageProblems(p page, raw string, doc *html.Node) []string {
 	current := all(doc, func(n *html.Node) bool {
 		return n.Data == "a" && attr(n, "aria-current") == "page" && strings.Contains(attr(n, "class"), "nav-link")
 	})
-	wantCurrent := map[string]string{"catalog": "/", "cart": "/cart", "login": "/login"}[p.Name]
+	wantCurrent := map[string]string{"catalog": "/", "cart": "/cart", "login": "/login", "orders": "/orders", "order": "/orders"}[p.Name]
 	switch {
 	case wantCurrent == "" && len(current) > 0:
 		add("nav marks %q current on page %s", attr(current[0], "href"), p.Name)

@@ -6,6 +6,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -23,12 +25,16 @@ import (
 
 	"github.com/the-shop/shop/handlers"
 	"github.com/the-shop/shop/internal/account"
+	"github.com/the-shop/shop/internal/apitoken"
 	"github.com/the-shop/shop/internal/cart"
 	"github.com/the-shop/shop/internal/catalog"
+	"github.com/the-shop/shop/internal/cleanup"
 	"github.com/the-shop/shop/internal/config"
+	"github.com/the-shop/shop/internal/order"
 	"github.com/the-shop/shop/internal/platform/postgres"
 	platformredis "github.com/the-shop/shop/internal/platform/redis"
 	"github.com/the-shop/shop/internal/session"
+	"github.com/the-shop/shop/internal/throttle"
 )
 
 const usage = `shop: a shopping cart that runs as many replicas behind a load balancer.
@@ -36,6 +42,8 @@ const usage = `shop: a shopping cart that runs as many replicas behind a load ba
 Usage:
   shop [serve]                 run one replica (the default)
   shop migrate up|down|status  apply, roll back one, or list database migrations
+  shop cleanup                 remove expired sessions, abandoned carts and stale keys once (for cron)
+  shop keygen                  print a new key for SESSION_ENCRYPTION_KEYS
   shop --help                  show this help
 
 `
@@ -59,7 +67,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage+config.Usage())
 		return nil
-	case "serve", "migrate":
+	case "keygen":
+		return keygen(stdout)
+	case "serve", "migrate", "cleanup":
 	default:
 		return fmt.Errorf("unknown command %q (see shop --help)", cmd)
 	}
@@ -70,10 +80,59 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	logger := newLogger(cfg, stderr)
 
-	if cmd == "migrate" {
+	switch cmd {
+	case "migrate":
 		return migrate(ctx, cfg, logger, args, stdout)
+	case "cleanup":
+		return cleanupOnce(ctx, cfg, logger, stdout)
 	}
 	return serve(ctx, cfg, logger)
+}
+
+// keygen prints a random AES-256 key, base64, for SESSION_ENCRYPTION_KEYS.
+func keygen(stdout io.Writer) error {
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return fmt.Errorf("generate key: %w", err)
+	}
+	fmt.Fprintln(stdout, base64.StdEncoding.EncodeToString(k))
+	return nil
+}
+
+// cleanupJob is the expiry cleanup for the configured stores.
+func cleanupJob(cfg config.Config, logger *slog.Logger, db *pgxpool.Pool, pool *redis.Pool) *cleanup.Job {
+	j := &cleanup.Job{DB: db, CartTTL: cfg.CartTTL, Batch: cleanup.DefaultBatch, Pause: cleanup.DefaultPause, Logger: logger}
+	if cfg.SessionStore == config.StoreRedis {
+		j.Redis, j.RedisPrefix = pool, cfg.RedisKeyPrefix
+	}
+	return j
+}
+
+// cleanupOnce makes one cleanup pass and prints what it removed.
+func cleanupOnce(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout io.Writer) error {
+	db, err := postgres.Open(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var pool *redis.Pool
+	if cfg.SessionStore == config.StoreRedis {
+		if pool, err = platformredis.Open(ctx, cfg.RedisURL); err != nil {
+			return err
+		}
+		defer pool.Close()
+	}
+	res, err := cleanupJob(cfg, logger, db, pool).Run(ctx)
+	if err != nil {
+		return err
+	}
+	if !res.Ran {
+		fmt.Fprintln(stdout, "another replica is running a cleanup pass; nothing done")
+		return nil
+	}
+	fmt.Fprintf(stdout, "removed %d expired sessions, %d abandoned guest carts, %d idempotency keys, %d login-failure counters, %d session index entries in %v\n",
+		res.Sessions, res.Carts, res.IdempotencyKeys, res.LoginFailures, res.IndexEntries, res.Took.Round(time.Millisecond))
+	return nil
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
@@ -191,6 +250,10 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	}
 	logger.Info("shop listening", "addr", ln.Addr().String(), "session_store", cfg.SessionStore)
 
+	if cfg.CleanupInterval > 0 {
+		go cleanupJob(cfg, logger, db, pool).Schedule(ctx, cfg.CleanupInterval)
+	}
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -238,13 +301,46 @@ func buildDeps(cfg config.Config, logger *slog.Logger, db *pgxpool.Pool, pool *r
 	default:
 		carts = cart.NewMemoryStore(cfg.CartTTL)
 	}
+	tokens, err := apiTokens(cfg, logger)
+	if err != nil {
+		return handlers.Deps{}, err
+	}
+	cartService := cart.NewService(carts, products)
+	failures, err := throttle.NewStore(cfg.SessionStore, db, pool, cfg.RedisKeyPrefix)
+	if err != nil {
+		return handlers.Deps{}, err
+	}
+	guard := throttle.NewGuard(failures, throttle.Limits{
+		PerAccount: cfg.LoginMaxFailures, PerIP: cfg.LoginMaxFailuresPerIP, Window: cfg.LoginFailureWindow,
+	})
 	return handlers.Deps{
+		Guard:    guard,
 		Config:   cfg,
 		Logger:   logger,
 		Sessions: sm,
 		Products: products,
-		Carts:    cart.NewService(carts, products),
+		Carts:    cartService,
 		Accounts: accounts,
+		Orders:   order.NewService(db, cartService),
+		Tokens:   tokens,
 		Checks:   checks,
 	}, nil
+}
+
+// apiTokens signs API tokens with JWT_SECRET. Without one, this replica
+// makes up its own: fine for one replica in development, but then a token
+// works only on the replica that issued it and only until it restarts, so
+// every replica behind one load balancer needs the same JWT_SECRET
+// (`make up` generates one for all of them).
+func apiTokens(cfg config.Config, logger *slog.Logger) (*apitoken.Issuer, error) {
+	secret := []byte(cfg.JWTSecret)
+	if len(secret) == 0 {
+		var err error
+		if secret, err = apitoken.NewSecret(); err != nil {
+			return nil, err
+		}
+		logger.Warn("JWT_SECRET is not set: API tokens are signed with a random key of this replica. " +
+			"They fail on other replicas and after a restart. Set the same JWT_SECRET (32 bytes or more) on every replica in production.")
+	}
+	return apitoken.New(secret, cfg.JWTTTL)
 }

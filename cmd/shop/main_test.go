@@ -141,6 +141,9 @@ func TestServeStartsAndDrains(t *testing.T) {
 			if kind == config.StoreMemory && !strings.Contains(logs.String(), "SESSION_STORE=memory") {
 				t.Error("memory store started without its warning")
 			}
+			if !strings.Contains(logs.String(), "JWT_SECRET is not set") {
+				t.Error("started without JWT_SECRET and without its warning")
+			}
 		})
 	}
 }
@@ -173,4 +176,45 @@ func waitReady(t *testing.T, url string, done <-chan error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s not ready within 30s", url)
+}
+
+func TestKeygen(t *testing.T) {
+	keys := map[string]bool{}
+	for range 2 {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"keygen"}, envMap(nil), &out, &out); err != nil {
+			t.Fatal(err)
+		}
+		key := strings.TrimSpace(out.String())
+		// The key must be accepted as SESSION_ENCRYPTION_KEYS.
+		cfg, err := config.Load(envMap(map[string]string{"SESSION_ENCRYPTION_KEYS": key}))
+		if err != nil || len(cfg.SessionEncryptionKeys) != 1 || len(cfg.SessionEncryptionKeys[0]) != 32 {
+			t.Fatalf("keygen printed %q, which config does not accept as a key: %v", key, err)
+		}
+		keys[key] = true
+	}
+	if len(keys) != 2 {
+		t.Error("keygen printed the same key twice")
+	}
+}
+
+func TestCleanupCommand(t *testing.T) {
+	_, prefix := testenv.MustRedis(t)
+	dbURL := testenv.MustEmptyDatabase(t)
+	env := envMap(map[string]string{"DATABASE_URL": dbURL, "REDIS_URL": testenv.RedisURL(), "REDIS_KEY_PREFIX": prefix})
+	if err := run(context.Background(), []string{"migrate", "up"}, env, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	db := testenv.MustPool(t, dbURL)
+	if _, err := db.Exec(context.Background(), `INSERT INTO sessions (token, data, expiry)
+		SELECT 'old-' || i, '\x00', now() - interval '1 hour' FROM generate_series(1, 2500) AS i`); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"cleanup"}, env, &out, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "removed 2500 expired sessions") {
+		t.Errorf("cleanup printed %q", out.String())
+	}
 }

@@ -23,4 +23,8 @@ type View struct {
 	Items      []Item `json:"items"`
 	Count      int    `json:"count"`
 	TotalCents int64  `json:"total_cents"`
+	// Generation is the version of the cart this view shows (see
+	// Store.Snapshot); the checkout form sends it back, so that a resubmit
+	// of an order already placed finds that order.
+	Generation int64 `json:"-"`
 }

@@ -15,11 +15,15 @@ type MemoryStore struct {
 	carts map[Key]*memCart
 	seen  map[string]time.Time // idempotency key → expiry
 	now   func() time.Time
+	seed  int64 // the last generation seed handed out
 }
 
 type memCart struct {
 	lines   map[int64]int
 	expires time.Time
+	// gen is the checkout generation, started from the clock so that a cart
+	// made again after it expired (or after a restart) never reuses one.
+	gen int64
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -39,13 +43,22 @@ func (s *MemoryStore) cart(key Key, create bool) *memCart {
 		c = nil
 	}
 	if c == nil && create {
-		c = &memCart{lines: map[int64]int{}}
+		c = &memCart{lines: map[int64]int{}, gen: s.nextSeed()}
 		s.carts[key] = c
 	}
 	if c != nil && create {
 		c.expires = s.now().Add(s.ttl)
 	}
 	return c
+}
+
+// nextSeed returns the first generation of a new cart: the clock's
+// milliseconds, and never a value handed out before by this store, even if
+// two carts start in the same millisecond or the clock steps back.
+// The caller holds mu.
+func (s *MemoryStore) nextSeed() int64 {
+	s.seed = max(s.seed+1, s.now().UnixMilli())
+	return s.seed
 }
 
 // Lines implements Store.
@@ -137,5 +150,41 @@ func (s *MemoryStore) Clear(_ context.Context, key Key) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.carts, key)
+	return nil
+}
+
+// Snapshot implements Store.
+func (s *MemoryStore) Snapshot(_ context.Context, key Key) ([]Line, int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.cart(key, false)
+	if c == nil || len(c.lines) == 0 {
+		return nil, 0, nil
+	}
+	lines := make([]Line, 0, len(c.lines))
+	for id, q := range c.lines {
+		lines = append(lines, Line{ProductID: id, Quantity: q})
+	}
+	return lines, c.gen, nil
+}
+
+// CompleteCheckout implements Store.
+func (s *MemoryStore) CompleteCheckout(_ context.Context, key Key, gen int64, ordered []Line) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.cart(key, false)
+	if gen == 0 || c == nil || c.gen != gen {
+		return nil
+	}
+	for _, l := range ordered {
+		if n := c.lines[l.ProductID] - l.Quantity; n > 0 {
+			c.lines[l.ProductID] = n
+		} else {
+			delete(c.lines, l.ProductID)
+		}
+	}
+	c.gen++
+	s.seed = max(s.seed, c.gen)
+	c.expires = s.now().Add(s.ttl)
 	return nil
 }

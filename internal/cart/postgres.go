@@ -163,3 +163,68 @@ func (s *PostgresStore) Clear(ctx context.Context, key Key) error {
 	_, err := s.db.Exec(ctx, `DELETE FROM carts WHERE key = $1`, string(key))
 	return postgres.Error("clear cart "+string(key), err, nil)
 }
+
+// Snapshot implements Store. One statement reads the lines and the
+// generation from the same snapshot of the database.
+func (s *PostgresStore) Snapshot(ctx context.Context, key Key) ([]Line, int64, error) {
+	what := "snapshot cart " + string(key)
+	rows, err := s.db.Query(ctx, `SELECT c.generation, i.product_id, i.quantity
+		FROM carts c JOIN cart_items i ON i.cart_key = c.key
+		WHERE c.key = $1`, string(key))
+	if err != nil {
+		return nil, 0, postgres.Error(what, err, nil)
+	}
+	var gen int64
+	lines, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Line, error) {
+		var l Line
+		err := r.Scan(&gen, &l.ProductID, &l.Quantity)
+		return l, err
+	})
+	if err != nil {
+		return nil, 0, postgres.Error(what, err, nil)
+	}
+	return lines, gen, nil
+}
+
+// CompleteCheckout implements Store. The transaction first moves the cart
+// row to the next generation, which also locks it: every Add and Set upserts
+// that row before touching a line, so no line can grow while the ordered
+// quantities are subtracted, and a second completion of the same
+// generation finds no row to update and changes nothing.
+func (s *PostgresStore) CompleteCheckout(ctx context.Context, key Key, gen int64, ordered []Line) error {
+	if gen == 0 {
+		return nil // a cart without lines has nothing to complete
+	}
+	what := "complete checkout of cart " + string(key)
+	ids := make([]int64, len(ordered))
+	qtys := make([]int32, len(ordered))
+	for i, l := range ordered {
+		ids[i], qtys[i] = l.ProductID, int32(l.Quantity)
+	}
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return postgres.Error(what, err, nil)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+	tag, err := tx.Exec(ctx, `UPDATE carts SET generation = generation + 1, updated_at = now()
+		WHERE key = $1 AND generation = $2`, string(key), gen)
+	if err != nil {
+		return postgres.Error(what, err, nil)
+	}
+	if tag.RowsAffected() == 0 {
+		return nil // completed already, or the cart is gone
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM cart_items i
+		USING unnest($2::bigint[], $3::int[]) AS o (product_id, quantity)
+		WHERE i.cart_key = $1 AND i.product_id = o.product_id AND i.quantity <= o.quantity`,
+		string(key), ids, qtys); err != nil {
+		return postgres.Error(what, err, nil)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE cart_items i SET quantity = i.quantity - o.quantity
+		FROM unnest($2::bigint[], $3::int[]) AS o (product_id, quantity)
+		WHERE i.cart_key = $1 AND i.product_id = o.product_id`,
+		string(key), ids, qtys); err != nil {
+		return postgres.Error(what, err, nil)
+	}
+	return postgres.Error(what, tx.Commit(ctx), nil)
+}

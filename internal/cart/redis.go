@@ -12,11 +12,13 @@ import (
 )
 
 // RedisStore keeps each cart as a Redis hash (product id → quantity) with an
-// expiry that every change pushes forward. Changes run as Lua scripts, which
-// Redis executes atomically.
+// expiry that every change pushes forward, and the cart's checkout
+// generation in a key of its own beside it. Changes run as Lua scripts,
+// which Redis executes atomically.
 type RedisStore struct {
 	pool       *redis.Pool
 	prefix     string
+	genPrefix  string
 	idemPrefix string
 	ttl        time.Duration
 }
@@ -26,7 +28,7 @@ var _ Store = (*RedisStore)(nil)
 // NewRedisStore returns a store whose keys start with prefix and live for
 // ttl after their last change.
 func NewRedisStore(pool *redis.Pool, prefix string, ttl time.Duration) *RedisStore {
-	return &RedisStore{pool: pool, prefix: prefix + "cart:", idemPrefix: prefix + "idem:", ttl: ttl}
+	return &RedisStore{pool: pool, prefix: prefix + "cart:", genPrefix: prefix + "cartgen:", idemPrefix: prefix + "idem:", ttl: ttl}
 }
 
 // addScript: KEYS[1] cart, ARGV product, qty, max, ttl ms.
@@ -77,7 +79,40 @@ redis.call('DEL', KEYS[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return #lines / 2`)
 
-func (s *RedisStore) key(k Key) string { return s.prefix + string(k) }
+// snapshotScript: KEYS[1] cart, KEYS[2] generation, ARGV ttl ms. Returns
+// {generation, lines}. A cart with lines but no generation key yet gets one
+// from Redis's clock (milliseconds), so a generation is never reused after
+// the key expired.
+var snapshotScript = redis.NewScript(2, `
+local lines = redis.call('HGETALL', KEYS[1])
+if #lines == 0 then return {0, lines} end
+local g = redis.call('GET', KEYS[2])
+if not g then
+  local t = redis.call('TIME')
+  g = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+  redis.call('SET', KEYS[2], g, 'PX', ARGV[1])
+else
+  redis.call('PEXPIRE', KEYS[2], ARGV[1])
+end
+return {g, lines}`)
+
+// completeScript: KEYS[1] cart, KEYS[2] generation, ARGV generation, ttl ms,
+// then product, quantity pairs. Returns 1 when applied, 0 when the cart is
+// at another generation.
+var completeScript = redis.NewScript(2, `
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+for i = 3, #ARGV, 2 do
+  if redis.call('HINCRBY', KEYS[1], ARGV[i], -tonumber(ARGV[i+1])) <= 0 then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1`)
+
+func (s *RedisStore) key(k Key) string    { return s.prefix + string(k) }
+func (s *RedisStore) genKey(k Key) string { return s.genPrefix + string(k) }
 
 func (s *RedisStore) do(ctx context.Context, what string, fn func(redis.Conn) error) error {
 	conn, err := s.pool.GetContext(ctx)
@@ -168,7 +203,51 @@ func (s *RedisStore) Merge(ctx context.Context, from, to Key) error {
 // Clear implements Store.
 func (s *RedisStore) Clear(ctx context.Context, key Key) error {
 	return s.do(ctx, "clear cart "+string(key), func(c redis.Conn) error {
-		_, err := redis.DoContext(c, ctx, "DEL", s.key(key))
+		_, err := redis.DoContext(c, ctx, "DEL", s.key(key), s.genKey(key))
+		return err
+	})
+}
+
+// Snapshot implements Store.
+func (s *RedisStore) Snapshot(ctx context.Context, key Key) ([]Line, int64, error) {
+	var lines []Line
+	var gen int64
+	err := s.do(ctx, "snapshot cart "+string(key), func(c redis.Conn) error {
+		res, err := redis.Values(snapshotScript.DoContext(ctx, c, s.key(key), s.genKey(key), s.ttl.Milliseconds()))
+		if err != nil {
+			return err
+		}
+		if len(res) != 2 {
+			return fmt.Errorf("snapshot script returned %d values", len(res))
+		}
+		if gen, err = redis.Int64(res[0], nil); err != nil {
+			return err
+		}
+		m, err := redis.Int64Map(res[1], nil)
+		if err != nil {
+			return err
+		}
+		for id, q := range m {
+			if pid, err := parseID(id); err == nil {
+				lines = append(lines, Line{ProductID: pid, Quantity: int(q)})
+			}
+		}
+		return nil
+	})
+	return lines, gen, err
+}
+
+// CompleteCheckout implements Store.
+func (s *RedisStore) CompleteCheckout(ctx context.Context, key Key, gen int64, ordered []Line) error {
+	if gen == 0 {
+		return nil // a cart without lines has nothing to complete
+	}
+	args := redis.Args{s.key(key), s.genKey(key), gen, s.ttl.Milliseconds()}
+	for _, l := range ordered {
+		args = append(args, l.ProductID, l.Quantity)
+	}
+	return s.do(ctx, "complete checkout of cart "+string(key), func(c redis.Conn) error {
+		_, err := completeScript.DoContext(ctx, c, args...)
 		return err
 	})
 }

@@ -149,11 +149,11 @@ func (s *Service) Count(ctx context.Context, key Key) (int, error) {
 // View loads a cart with its products and totals, in catalog order. Lines
 // whose product has been removed from the catalog are left out.
 func (s *Service) View(ctx context.Context, key Key) (View, error) {
-	lines, err := s.store.Lines(ctx, key)
+	lines, gen, err := s.store.Snapshot(ctx, key)
 	if err != nil {
 		return View{}, err
 	}
-	v := View{Items: []Item{}}
+	v := View{Items: []Item{}, Generation: gen}
 	if len(lines) == 0 {
 		return v, nil
 	}
@@ -186,6 +186,17 @@ func (s *Service) View(ctx context.Context, key Key) (View, error) {
 		v.TotalCents += item.LineTotalCents
 	}
 	return v, nil
+}
+
+// Snapshot returns the cart's lines and generation (see Store.Snapshot).
+func (s *Service) Snapshot(ctx context.Context, key Key) ([]Line, int64, error) {
+	return s.store.Snapshot(ctx, key)
+}
+
+// CompleteCheckout empties what an order took from the cart (see
+// Store.CompleteCheckout).
+func (s *Service) CompleteCheckout(ctx context.Context, key Key, gen int64, ordered []Line) error {
+	return s.store.CompleteCheckout(ctx, key, gen, ordered)
 }
 
 func (s *Service) product(ctx context.Context, id int64) (catalog.Product, error) {

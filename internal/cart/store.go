@@ -66,4 +66,20 @@ type Store interface {
 	Merge(ctx context.Context, from, to Key) error
 	// Clear deletes the whole cart.
 	Clear(ctx context.Context, key Key) error
+
+	// Snapshot returns the cart's lines and its generation, read together.
+	// The generation names this version of the cart for checkout: it stays
+	// the same while lines change and moves on only when a checkout
+	// completes, so two submits of one cart see the same generation. A cart
+	// that does not exist has no lines and generation 0. A new generation
+	// counter starts at the clock's milliseconds, so a cart that expired or
+	// was cleared never reuses a generation an order was written for.
+	Snapshot(ctx context.Context, key Key) (lines []Line, gen int64, err error)
+	// CompleteCheckout finishes the checkout of generation gen, atomically
+	// and only if the cart is still at gen: it subtracts each ordered
+	// quantity from its line (deleting lines that reach zero, so that items
+	// added after the snapshot survive) and moves the cart to the next
+	// generation. When the cart has moved on already (the checkout was
+	// completed by another attempt) it changes nothing and is not an error.
+	CompleteCheckout(ctx context.Context, key Key, gen int64, ordered []Line) error
 }

@@ -42,9 +42,20 @@ type Config struct {
 	// SessionEncryptionKeys are raw AES-256 keys; the first encrypts.
 	SessionEncryptionKeys [][]byte
 	CleanupInterval       time.Duration
+	// Login throttling: failures allowed per account and per client
+	// address within the window.
+	LoginMaxFailures      int
+	LoginMaxFailuresPerIP int
+	LoginFailureWindow    time.Duration
 
 	MigrateOnStart bool
 	CartTTL        time.Duration
+
+	// JWTSecret signs the API's access tokens; empty means cmd/shop makes a
+	// random one (development: each replica then has its own).
+	JWTSecret string
+	// JWTTTL is the lifetime of an API access token.
+	JWTTTL time.Duration
 
 	TrustedProxies  []*net.IPNet
 	LogFormat       string
@@ -83,7 +94,12 @@ func Vars() []Var {
 		{"SESSION_TOUCH_INTERVAL", "1m", "least time between expiry extensions of an unchanged session"},
 		{"SESSION_ENCRYPTION_KEYS", "", "comma-separated base64 AES-256 keys (shop keygen makes one); the first encrypts, all decrypt (unset: off)"},
 		{"CLEANUP_INTERVAL", "5m", "expiry cleanup job interval (0 turns it off)"},
+		{"LOGIN_MAX_FAILURES", "5", "failed logins per account within LOGIN_FAILURE_WINDOW before logins are paused (0: no limit)"},
+		{"LOGIN_MAX_FAILURES_PER_IP", "20", "failed logins per client address within LOGIN_FAILURE_WINDOW before logins are paused (0: no limit)"},
+		{"LOGIN_FAILURE_WINDOW", "15m", "how long failed logins count, and how long a pause lasts"},
 		{"CART_TTL", "720h", "lifetime of an abandoned cart"},
+		{"JWT_SECRET", "", "API token signing key, at least 32 bytes, the same on every replica (unset: a random one per replica, for development)"},
+		{"JWT_TTL", "15m", "lifetime of an API access token (at most 24h)"},
 		{"TRUSTED_PROXIES", "127.0.0.1/32,::1/128", "CIDRs whose X-Forwarded-* headers are trusted"},
 		{"LOG_FORMAT", "text", "log format: text or json"},
 		{"LOG_LEVEL", "info", "log level: debug, info, warn or error"},
@@ -130,8 +146,13 @@ func Load(getenv func(string) string) (Config, error) {
 		SessionTouchInterval:    p.duration("SESSION_TOUCH_INTERVAL", 0),
 		SessionEncryptionKeys:   p.keys("SESSION_ENCRYPTION_KEYS"),
 		CleanupInterval:         p.duration("CLEANUP_INTERVAL", 0),
+		LoginMaxFailures:        p.intRange("LOGIN_MAX_FAILURES", 0, 1000),
+		LoginMaxFailuresPerIP:   p.intRange("LOGIN_MAX_FAILURES_PER_IP", 0, 100000),
+		LoginFailureWindow:      p.duration("LOGIN_FAILURE_WINDOW", time.Second),
 		MigrateOnStart:          p.bool("MIGRATE_ON_START"),
 		CartTTL:                 p.duration("CART_TTL", time.Minute),
+		JWTSecret:               p.str("JWT_SECRET"),
+		JWTTTL:                  p.duration("JWT_TTL", time.Second),
 		TrustedProxies:          p.cidrs("TRUSTED_PROXIES"),
 		LogFormat:               p.oneOf("LOG_FORMAT", "text", "json"),
 		LogLevel:                p.oneOf("LOG_LEVEL", "debug", "info", "warn", "error"),
@@ -153,6 +174,12 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.SessionIdleTimeout >= time.Second && c.SessionTouchInterval >= c.SessionIdleTimeout {
 		p.fail("SESSION_TOUCH_INTERVAL", "must be shorter than SESSION_IDLE_TIMEOUT (a session would expire before it is extended)")
+	}
+	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
+		p.fail("JWT_SECRET", fmt.Sprintf("is %d bytes; it must be at least 32 (for example: openssl rand -hex 32)", len(c.JWTSecret)))
+	}
+	if c.JWTTTL > 24*time.Hour {
+		p.fail("JWT_TTL", "must be at most 24h: a token cannot be revoked before it expires")
 	}
 	if c.SessionRememberLifetime < c.SessionLifetime {
 		p.fail("SESSION_REMEMBER_LIFETIME", "must not be shorter than SESSION_LIFETIME")

@@ -1,0 +1,350 @@
+// Package order turns carts into orders: one PostgreSQL transaction checks
+// and takes the stock, writes the order with the prices of the moment, and
+// the cart store then lets go of what was ordered. Checkout is idempotent per
+// version of a cart, so a double submit or a retry through another replica
+// writes one order.
+package order
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/the-shop/shop/internal/apperr"
+	"github.com/the-shop/shop/internal/cart"
+	"github.com/the-shop/shop/internal/platform/postgres"
+)
+
+// Line is one product of an order, with the name, SKU and price it had when
+// the order was placed.
+type Line struct {
+	ProductID      int64  `json:"product_id,string"`
+	SKU            string `json:"sku"`
+	Name           string `json:"name"`
+	Quantity       int    `json:"quantity"`
+	UnitPriceCents int64  `json:"unit_price_cents"`
+	LineTotalCents int64  `json:"line_total_cents"`
+}
+
+// Order is a placed order as pages and JSON show it.
+type Order struct {
+	ID         int64     `json:"id,string"`
+	CreatedAt  time.Time `json:"created_at"`
+	Items      []Line    `json:"items"`
+	Count      int       `json:"count"`
+	TotalCents int64     `json:"total_cents"`
+
+	UserID int64 `json:"-"`
+	// CartKey and CartGeneration name the version of the cart the order
+	// was made from: there is at most one order for each.
+	CartKey        cart.Key `json:"-"`
+	CartGeneration int64    `json:"-"`
+}
+
+// Summary is one order in the account's list.
+type Summary struct {
+	ID         int64     `json:"id,string"`
+	CreatedAt  time.Time `json:"created_at"`
+	Count      int       `json:"count"`
+	TotalCents int64     `json:"total_cents"`
+}
+
+// ListLimit is how many of the newest orders List returns.
+const ListLimit = 100
+
+// Errors of this package.
+var (
+	ErrNotFound  = apperr.NotFound("order_not_found", "We could not find that order.")
+	ErrCartEmpty = apperr.Invalid("cart_empty", "Your cart is empty. Add something to it before checking out.", nil)
+)
+
+// Carts is what checkout needs of the cart store: cart.Service and every
+// cart.Store have it.
+type Carts interface {
+	Snapshot(ctx context.Context, key cart.Key) ([]cart.Line, int64, error)
+	CompleteCheckout(ctx context.Context, key cart.Key, gen int64, ordered []cart.Line) error
+}
+
+// Service places and loads orders.
+type Service struct {
+	db    *pgxpool.Pool
+	carts Carts
+}
+
+// NewService returns a Service on db that takes the lines from carts.
+func NewService(db *pgxpool.Pool, carts Carts) *Service {
+	return &Service{db: db, carts: carts}
+}
+
+// Result is the outcome of a checkout.
+type Result struct {
+	Order Order
+	// Repeat is set when the order had been placed by an earlier submit
+	// of the same cart (another tab, a double click, a retry through
+	// nginx): nothing was ordered or charged this time.
+	Repeat bool
+}
+
+// Checkout turns the account's cart into an order. seenGen is the cart
+// generation the checkout form was rendered with (0 when the client sent
+// none): when the cart has moved on since and that generation has an order,
+// the request is a resubmit of a checkout that completed, and its order is
+// returned.
+//
+// A product without enough stock fails the whole checkout with a conflict
+// naming it, and nothing changes. If the order is written but the cart
+// store cannot be reached to empty the cart, the error says so; a retry
+// finds the order and completes the cart then.
+func (s *Service) Checkout(ctx context.Context, userID int64, key cart.Key, seenGen int64) (Result, error) {
+	lines, gen, err := s.carts.Snapshot(ctx, key)
+	if err != nil {
+		return Result{}, err
+	}
+	if seenGen != 0 && seenGen != gen {
+		o, err := s.byCart(ctx, userID, key, seenGen)
+		if err == nil {
+			return Result{Order: o, Repeat: true}, nil
+		}
+		if !errors.Is(err, ErrNotFound) {
+			return Result{}, err
+		}
+	}
+	if len(lines) == 0 {
+		return Result{}, ErrCartEmpty
+	}
+	o, repeat, gone, err := s.place(ctx, userID, key, gen, lines)
+	if err != nil {
+		return Result{}, err
+	}
+	done := append(o.cartLines(), gone...)
+	if err := s.carts.CompleteCheckout(ctx, key, gen, done); err != nil {
+		return Result{}, fmt.Errorf("order %d placed; empty cart %s: %w", o.ID, key, err)
+	}
+	return Result{Order: o, Repeat: repeat}, nil
+}
+
+// cartLines are the order's lines as cart lines, to take out of the cart.
+func (o Order) cartLines() []cart.Line {
+	out := make([]cart.Line, len(o.Items))
+	for i, l := range o.Items {
+		out[i] = cart.Line{ProductID: l.ProductID, Quantity: l.Quantity}
+	}
+	return out
+}
+
+// place writes the order for generation gen of the cart in one
+// transaction. The order row goes in first: a second submit of the same
+// generation waits on its unique key until the first commits and then finds
+// that order, instead of competing for the stock the first one took. The
+// products are locked in id order, so that checkouts sharing products
+// queue instead of deadlocking. gone are cart lines whose product no longer
+// exists; they are not ordered, and leave the cart with the rest.
+func (s *Service) place(ctx context.Context, userID int64, key cart.Key, gen int64, lines []cart.Line) (o Order, repeat bool, gone []cart.Line, err error) {
+	what := fmt.Sprintf("place order for cart %s generation %d", key, gen)
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return Order{}, false, nil, postgres.Error(what, err, nil)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
+
+	o = Order{UserID: userID, CartKey: key, CartGeneration: gen}
+	err = tx.QueryRow(ctx, `INSERT INTO orders (user_id, cart_key, cart_generation, total_cents)
+		VALUES ($1, $2, $3, 0)
+		ON CONFLICT (cart_key, cart_generation) DO NOTHING
+		RETURNING id, created_at`, userID, string(key), gen).Scan(&o.ID, &o.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// An earlier submit of this cart generation committed its order.
+		_ = tx.Rollback(ctx)
+		o, err := s.byCart(ctx, userID, key, gen)
+		if errors.Is(err, ErrNotFound) {
+			// The order is another account's: cart keys are per account,
+			// so this is a bug, not something a user can cause.
+			return Order{}, false, nil, fmt.Errorf("%s: the order for this cart belongs to another account", what)
+		}
+		return o, true, nil, err
+	}
+	if err != nil {
+		return Order{}, false, nil, postgres.Error(what, err, nil)
+	}
+
+	want := make(map[int64]int, len(lines))
+	ids := make([]int64, 0, len(lines))
+	for _, l := range lines {
+		if _, dup := want[l.ProductID]; !dup {
+			ids = append(ids, l.ProductID)
+		}
+		want[l.ProductID] += l.Quantity
+	}
+	rows, err := tx.Query(ctx, `SELECT id, sku, name, price_cents, stock FROM products
+		WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
+	if err != nil {
+		return Order{}, false, nil, postgres.Error(what, err, nil)
+	}
+	type stocked struct {
+		Line
+		stock int
+	}
+	products, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (stocked, error) {
+		var p stocked
+		err := r.Scan(&p.ProductID, &p.SKU, &p.Name, &p.UnitPriceCents, &p.stock)
+		return p, err
+	})
+	if err != nil {
+		return Order{}, false, nil, postgres.Error(what, err, nil)
+	}
+
+	var short []string
+	found := make(map[int64]bool, len(products))
+	for _, p := range products {
+		found[p.ProductID] = true
+		l := p.Line
+		l.Quantity = want[p.ProductID]
+		l.LineTotalCents = l.UnitPriceCents * int64(l.Quantity)
+		switch {
+		case p.stock == 0:
+			short = append(short, p.Name+" is sold out")
+		case p.stock < l.Quantity:
+			short = append(short, fmt.Sprintf("%s has only %d left", p.Name, p.stock))
+		}
+		o.Items = append(o.Items, l)
+		o.Count += l.Quantity
+		o.TotalCents += l.LineTotalCents
+	}
+	for _, id := range ids {
+		if !found[id] {
+			gone = append(gone, cart.Line{ProductID: id, Quantity: want[id]})
+		}
+	}
+	if len(short) > 0 {
+		return Order{}, false, nil, OutOfStock(short)
+	}
+	if len(o.Items) == 0 {
+		return Order{}, false, nil, ErrCartEmpty
+	}
+
+	pids := make([]int64, len(o.Items))
+	qtys := make([]int32, len(o.Items))
+	names := make([]string, len(o.Items))
+	skus := make([]string, len(o.Items))
+	prices := make([]int64, len(o.Items))
+	totals := make([]int64, len(o.Items))
+	for i, l := range o.Items {
+		pids[i], qtys[i], names[i], skus[i], prices[i], totals[i] = l.ProductID, int32(l.Quantity), l.Name, l.SKU, l.UnitPriceCents, l.LineTotalCents
+	}
+	// The guard repeats the stock check in the statement that takes the
+	// stock, so stock can never go below zero even if the lock above were
+	// ever lost in a refactoring; the CHECK on products is the last line.
+	tag, err := tx.Exec(ctx, `UPDATE products p SET stock = p.stock - o.quantity
+		FROM unnest($1::bigint[], $2::int[]) AS o (id, quantity)
+		WHERE p.id = o.id AND p.stock >= o.quantity`, pids, qtys)
+	if err != nil {
+		return Order{}, false, nil, postgres.Error(what, err, nil)
+	}
+	if int(tag.RowsAffected()) != len(o.Items) {
+		return Order{}, false, nil, apperr.Conflict("stock_changed", "The stock of an item in your cart just changed. Please try again.", nil)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO order_lines
+		(order_id, product_id, quantity, name, sku, unit_price_cents, line_total_cents)
+		SELECT $1, * FROM unnest($2::bigint[], $3::int[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])`,
+		o.ID, pids, qtys, names, skus, prices, totals); err != nil {
+		return Order{}, false, nil, postgres.Error(what, err, nil)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE orders SET total_cents = $2 WHERE id = $1`, o.ID, o.TotalCents); err != nil {
+		return Order{}, false, nil, postgres.Error(what, err, nil)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return Order{}, false, nil, postgres.Error(what, err, nil)
+	}
+	return o, false, gone, nil
+}
+
+// OutOfStock is the checkout error for products without enough stock; each
+// problem names its product ("Brass Desk Lamp is sold out").
+func OutOfStock(problems []string) *apperr.Error {
+	msg := "Sorry: " + strings.Join(problems, "; ") +
+		". Nothing was ordered; please change your cart and check out again."
+	return apperr.Conflict("out_of_stock", msg, nil)
+}
+
+const orderColumns = `id, user_id, cart_key, cart_generation, total_cents, created_at`
+
+func scanOrder(row pgx.Row) (Order, error) {
+	var o Order
+	var key string
+	err := row.Scan(&o.ID, &o.UserID, &key, &o.CartGeneration, &o.TotalCents, &o.CreatedAt)
+	o.CartKey = cart.Key(key)
+	return o, err
+}
+
+// Get returns one of the account's orders with its lines; another
+// account's order is ErrNotFound, as if it did not exist.
+func (s *Service) Get(ctx context.Context, userID, id int64) (Order, error) {
+	o, err := scanOrder(s.db.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders WHERE id = $1 AND user_id = $2`, id, userID))
+	if err != nil {
+		return Order{}, postgres.Error(fmt.Sprintf("get order %d", id), err, ErrNotFound)
+	}
+	return s.withLines(ctx, o)
+}
+
+// byCart returns the account's order for one generation of a cart.
+func (s *Service) byCart(ctx context.Context, userID int64, key cart.Key, gen int64) (Order, error) {
+	o, err := scanOrder(s.db.QueryRow(ctx, `SELECT `+orderColumns+` FROM orders
+		WHERE cart_key = $1 AND cart_generation = $2 AND user_id = $3`, string(key), gen, userID))
+	if err != nil {
+		return Order{}, postgres.Error(fmt.Sprintf("get order of cart %s generation %d", key, gen), err, ErrNotFound)
+	}
+	return s.withLines(ctx, o)
+}
+
+func (s *Service) withLines(ctx context.Context, o Order) (Order, error) {
+	what := fmt.Sprintf("get lines of order %d", o.ID)
+	rows, err := s.db.Query(ctx, `SELECT product_id, sku, name, quantity, unit_price_cents, line_total_cents
+		FROM order_lines WHERE order_id = $1 ORDER BY product_id`, o.ID)
+	if err != nil {
+		return Order{}, postgres.Error(what, err, nil)
+	}
+	o.Items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Line, error) {
+		var l Line
+		err := r.Scan(&l.ProductID, &l.SKU, &l.Name, &l.Quantity, &l.UnitPriceCents, &l.LineTotalCents)
+		return l, err
+	})
+	if err != nil {
+		return Order{}, postgres.Error(what, err, nil)
+	}
+	for _, l := range o.Items {
+		o.Count += l.Quantity
+	}
+	return o, nil
+}
+
+// List returns the account's newest orders (at most ListLimit), newest
+// first.
+func (s *Service) List(ctx context.Context, userID int64) ([]Summary, error) {
+	what := fmt.Sprintf("list orders of user %d", userID)
+	rows, err := s.db.Query(ctx, `SELECT o.id, o.created_at, COALESCE(sum(l.quantity), 0), o.total_cents
+		FROM orders o LEFT JOIN order_lines l ON l.order_id = o.id
+		WHERE o.user_id = $1
+		GROUP BY o.id
+		ORDER BY o.id DESC
+		LIMIT $2`, userID, ListLimit)
+	if err != nil {
+		return nil, postgres.Error(what, err, nil)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Summary, error) {
+		var s Summary
+		err := r.Scan(&s.ID, &s.CreatedAt, &s.Count, &s.TotalCents)
+		return s, err
+	})
+	if err != nil {
+		return nil, postgres.Error(what, err, nil)
+	}
+	if list == nil {
+		list = []Summary{}
+	}
+	return list, nil
+}
