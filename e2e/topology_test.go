@@ -234,3 +234,67 @@ func replaceHost(t *testing.T, raw, hostport string) string {
 	u.Host = hostport
 	return u.String()
 }
+
+// TestRevocationThroughNginx: an account signed in on two devices behind
+// round-robin nginx; revoking one from the other refuses it on every
+// replica at once, and a password change signs out the rest.
+func TestRevocationThroughNginx(t *testing.T) {
+	for _, store := range stores {
+		t.Run(store, func(t *testing.T) {
+			t.Parallel()
+			c := startCluster(t, clusterOptions{Store: store})
+			email := testenv.RandomName("rev") + "@example.com"
+			laptop, phone := testenv.NewBrowser(t), testenv.NewBrowser(t)
+			if r := laptop.Post(c.URL, "/signup", url.Values{"email": {email}, "password": {"revocation"}}, laptop.Token(c.URL), false); r.StatusCode != http.StatusSeeOther {
+				t.Fatalf("signup: %d", r.StatusCode)
+			}
+			if r := phone.Post(c.URL, "/login", url.Values{"email": {email}, "password": {"revocation"}}, phone.Token(c.URL), false); r.StatusCode != http.StatusSeeOther {
+				t.Fatalf("login: %d", r.StatusCode)
+			}
+			var list struct {
+				Sessions []struct {
+					ID      string `json:"id"`
+					Current bool   `json:"current"`
+				} `json:"sessions"`
+			}
+			laptop.Get(c.URL, "/account/sessions", true).JSON(t, &list)
+			if len(list.Sessions) != 2 {
+				t.Fatalf("sessions = %+v, want 2", list.Sessions)
+			}
+			for _, s := range list.Sessions {
+				if !s.Current {
+					if r := laptop.Post(c.URL, "/account/sessions/"+s.ID+"/revoke", nil, laptop.CSRF, true); r.StatusCode != http.StatusOK {
+						t.Fatalf("revoke: %d %.200s", r.StatusCode, r.Body)
+					}
+				}
+			}
+			// Round robin sends the next three requests to three replicas:
+			// every one refuses the revoked session.
+			served := map[string]bool{}
+			for range 3 {
+				si := phone.Session(c.URL)
+				served[si.Replica] = true
+				if si.Authenticated {
+					t.Errorf("the revoked phone is still signed in on %s", si.Replica)
+				}
+			}
+			if len(served) != 3 {
+				t.Errorf("checked on %v, want all 3 replicas", served)
+			}
+			tablet := testenv.NewBrowser(t)
+			tablet.Post(c.URL, "/login", url.Values{"email": {email}, "password": {"revocation"}}, tablet.Token(c.URL), false)
+			r := laptop.Post(c.URL, "/account/password", url.Values{"current_password": {"revocation"}, "password": {"a new password"}}, laptop.CSRF, false)
+			if r.StatusCode != http.StatusSeeOther {
+				t.Fatalf("change password: %d %.200s", r.StatusCode, r.Body)
+			}
+			for range 3 {
+				if si := tablet.Session(c.URL); si.Authenticated {
+					t.Errorf("the tablet survived the password change on %s", si.Replica)
+				}
+				if si := laptop.Session(c.URL); !si.Authenticated {
+					t.Errorf("the laptop was signed out by its own password change on %s", si.Replica)
+				}
+			}
+		})
+	}
+}
