@@ -7,7 +7,6 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
-	"github.com/the-shop/shop/internal/apperr"
 	platformredis "github.com/the-shop/shop/internal/platform/redis"
 )
 
@@ -115,18 +114,7 @@ func (s *RedisStore) key(k Key) string    { return s.prefix + string(k) }
 func (s *RedisStore) genKey(k Key) string { return s.genPrefix + string(k) }
 
 func (s *RedisStore) do(ctx context.Context, what string, fn func(redis.Conn) error) error {
-	conn, err := s.pool.GetContext(ctx)
-	if err != nil {
-		return apperr.Unavailable(what, err)
-	}
-	defer conn.Close()
-	if err := fn(conn); err != nil {
-		if platformredis.IsUnavailable(err) {
-			return apperr.Unavailable(what, err)
-		}
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	return nil
+	return platformredis.Do(ctx, s.pool, what, fn)
 }
 
 // Lines implements Store.

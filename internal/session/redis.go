@@ -80,18 +80,7 @@ end
 return 1`)
 
 func (s *redisBackend) do(ctx context.Context, what string, fn func(redis.Conn) error) error {
-	conn, err := s.pool.GetContext(ctx)
-	if err != nil {
-		return apperr.Unavailable(what, err)
-	}
-	defer conn.Close()
-	if err := fn(conn); err != nil {
-		if platformredis.IsUnavailable(err) {
-			return apperr.Unavailable(what, err)
-		}
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	return nil
+	return platformredis.Do(ctx, s.pool, what, fn)
 }
 
 func (s *redisBackend) find(ctx context.Context, id string) ([]byte, stored, bool, error) {

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+
+	"github.com/the-shop/shop/internal/apperr"
 )
 
 // Open returns a pool for url ("redis://[:password@]host:port/db") and
@@ -65,4 +67,22 @@ func IsUnavailable(err error) bool {
 	return errors.As(err, &netErr) || errors.As(err, &opErr) ||
 		errors.Is(err, redis.ErrPoolExhausted) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// Do runs fn on a connection from pool. A Redis that cannot be reached
+// becomes apperr.Unavailable (503 "temporarily unavailable"); other errors
+// are wrapped with what the caller was doing.
+func Do(ctx context.Context, pool *redis.Pool, what string, fn func(redis.Conn) error) error {
+	conn, err := pool.GetContext(ctx)
+	if err != nil {
+		return apperr.Unavailable(what, err)
+	}
+	defer conn.Close()
+	if err := fn(conn); err != nil {
+		if IsUnavailable(err) {
+			return apperr.Unavailable(what, err)
+		}
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }
