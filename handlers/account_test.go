@@ -220,3 +220,26 @@ func TestStoreWritesPerPageViews(t *testing.T) {
 		}
 	}
 }
+
+// TestSecureCookieOverHTTPS: behind a proxy that says the request came over
+// HTTPS, the session cookie is Secure even without SESSION_COOKIE_SECURE.
+func TestSecureCookieOverHTTPS(t *testing.T) {
+	s := startShop(t, newBackend(t, config.StoreRedis), "replica-a")
+	for _, proto := range []string{"", "https"} {
+		c := newClient(t)
+		req := testenv.PostRequest(t, s.URL, "/cart/items", url.Values{"product_id": {"1"}}, c.token(s.URL), true)
+		if proto != "" {
+			req.Header.Set("X-Forwarded-Proto", proto)
+		}
+		r := c.do(req)
+		wantStatus(t, r, http.StatusOK)
+		for _, ck := range r.Cookies() {
+			if ck.Name == "session" && ck.Secure != (proto == "https") {
+				t.Errorf("X-Forwarded-Proto %q: session cookie Secure=%v", proto, ck.Secure)
+			}
+		}
+		if sessionCookies(r) != 1 {
+			t.Errorf("X-Forwarded-Proto %q: %d session cookies", proto, sessionCookies(r))
+		}
+	}
+}

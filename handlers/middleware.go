@@ -80,7 +80,11 @@ func sessions(sm *session.Manager, logger *slog.Logger) echo.MiddlewareFunc {
 			if ck, err := c.Cookie(sm.Cookie.Name); err == nil {
 				token = ck.Value
 			}
-			ctx, err := sm.Load(c.Request().Context(), token, c.RealIP(), c.Request().UserAgent())
+			// Echo's Scheme believes X-Forwarded-Proto from anyone; a client
+			// that forges it only makes its own cookie Secure.
+			ctx, err := sm.LoadRequest(c.Request().Context(), token, session.Request{
+				IP: c.RealIP(), UserAgent: c.Request().UserAgent(), HTTPS: c.Scheme() == "https",
+			})
 			if err != nil {
 				return apperr.Unavailable("load session", err)
 			}

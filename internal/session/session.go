@@ -130,7 +130,20 @@ func (m *Manager) Kind() string { return m.kind }
 // returns a context that carries it. ip and userAgent describe the request
 // for the account's session list.
 func (m *Manager) Load(ctx context.Context, token, ip, userAgent string) (context.Context, error) {
-	r := &request{ip: ip, userAgent: userAgent}
+	return m.LoadRequest(ctx, token, Request{IP: ip, UserAgent: userAgent})
+}
+
+// Request describes the HTTP request a session is loaded for.
+type Request struct {
+	IP        string
+	UserAgent string
+	// HTTPS makes the session cookie Secure even when not configured so.
+	HTTPS bool
+}
+
+// LoadRequest is Load with everything known about the request.
+func (m *Manager) LoadRequest(ctx context.Context, token string, req Request) (context.Context, error) {
+	r := &request{ip: req.IP, userAgent: req.UserAgent, https: req.HTTPS}
 	ctx, err := m.SessionManager.Load(withRequest(ctx, r), token)
 	if err != nil {
 		return nil, err
@@ -190,9 +203,9 @@ func (m *Manager) Save(ctx context.Context, w http.ResponseWriter) error {
 		if err != nil {
 			return err
 		}
-		m.WriteSessionCookie(ctx, w, token, expiry)
+		m.writeCookie(ctx, w, token, expiry)
 	case scs.Destroyed:
-		m.WriteSessionCookie(ctx, w, "", time.Time{})
+		m.writeCookie(ctx, w, "", time.Time{})
 	default:
 		r := requestFrom(ctx)
 		now := time.Now().UTC()
@@ -208,6 +221,31 @@ func (m *Manager) Save(ctx context.Context, w http.ResponseWriter) error {
 	}
 	return nil
 }
+
+// writeCookie is scs's WriteSessionCookie, plus Secure whenever the
+// request came over HTTPS (directly or through a proxy that says so), not
+// only when configured.
+func (m *Manager) writeCookie(ctx context.Context, w http.ResponseWriter, token string, expiry time.Time) {
+	if !requestFrom(ctx).https || m.Cookie.Secure {
+		m.WriteSessionCookie(ctx, w, token, expiry)
+		return
+	}
+	rec := &headerOnly{h: http.Header{}}
+	m.WriteSessionCookie(ctx, rec, token, expiry)
+	for _, v := range rec.h.Values("Set-Cookie") {
+		w.Header().Add("Set-Cookie", v+"; Secure")
+	}
+	for _, v := range rec.h.Values("Cache-Control") {
+		w.Header().Add("Cache-Control", v)
+	}
+}
+
+// headerOnly collects the headers scs writes.
+type headerOnly struct{ h http.Header }
+
+func (r *headerOnly) Header() http.Header         { return r.h }
+func (r *headerOnly) Write(b []byte) (int, error) { return len(b), nil }
+func (r *headerOnly) WriteHeader(int)             {}
 
 // Remembered reports whether the user asked to be remembered at login.
 func (m *Manager) Remembered(ctx context.Context) bool { return m.GetBool(ctx, keyRemember) }

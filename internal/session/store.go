@@ -13,6 +13,7 @@ import (
 // touch without another round trip.
 type request struct {
 	ip, userAgent string
+	https         bool
 	// id and found are set when the store found a live session; id is the
 	// stored token (the hash of the cookie value).
 	id    string
