@@ -51,6 +51,9 @@ type Config struct {
 	MigrateOnStart bool
 	CartTTL        time.Duration
 
+	// Env is "development" or "production"; production refuses settings
+	// that are only fit for a laptop.
+	Env string
 	// JWTSecret signs the API's access tokens; empty means cmd/shop makes a
 	// random one (development: each replica then has its own).
 	JWTSecret string
@@ -98,6 +101,7 @@ func Vars() []Var {
 		{"LOGIN_MAX_FAILURES_PER_IP", "20", "failed logins per client address within LOGIN_FAILURE_WINDOW before logins are paused (0: no limit)"},
 		{"LOGIN_FAILURE_WINDOW", "15m", "how long failed logins count, and how long a pause lasts"},
 		{"CART_TTL", "720h", "lifetime of an abandoned cart"},
+		{"SHOP_ENV", "development", "development or production; production requires JWT_SECRET"},
 		{"JWT_SECRET", "", "API token signing key, at least 32 bytes, the same on every replica (unset: a random one per replica, for development)"},
 		{"JWT_TTL", "15m", "lifetime of an API access token (at most 24h)"},
 		{"TRUSTED_PROXIES", "127.0.0.1/32,::1/128", "CIDRs whose X-Forwarded-* headers are trusted"},
@@ -151,6 +155,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LoginFailureWindow:      p.duration("LOGIN_FAILURE_WINDOW", time.Second),
 		MigrateOnStart:          p.bool("MIGRATE_ON_START"),
 		CartTTL:                 p.duration("CART_TTL", time.Minute),
+		Env:                     p.oneOf("SHOP_ENV", "development", "production"),
 		JWTSecret:               p.str("JWT_SECRET"),
 		JWTTTL:                  p.duration("JWT_TTL", time.Second),
 		TrustedProxies:          p.cidrs("TRUSTED_PROXIES"),
@@ -174,6 +179,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.SessionIdleTimeout >= time.Second && c.SessionTouchInterval >= c.SessionIdleTimeout {
 		p.fail("SESSION_TOUCH_INTERVAL", "must be shorter than SESSION_IDLE_TIMEOUT (a session would expire before it is extended)")
+	}
+	if c.Env == "production" && c.JWTSecret == "" {
+		p.fail("JWT_SECRET", "must be set when SHOP_ENV=production: every replica must sign API tokens with the same key")
 	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		p.fail("JWT_SECRET", fmt.Sprintf("is %d bytes; it must be at least 32 (for example: openssl rand -hex 32)", len(c.JWTSecret)))

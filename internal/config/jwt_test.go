@@ -47,3 +47,23 @@ func TestJWTSettings(t *testing.T) {
 		})
 	}
 }
+
+func TestProductionRequiresJWTSecret(t *testing.T) {
+	for _, tc := range []struct {
+		env     map[string]string
+		wantErr bool
+	}{
+		{map[string]string{}, false},
+		{map[string]string{"SHOP_ENV": "production"}, true},
+		{map[string]string{"SHOP_ENV": "production", "JWT_SECRET": strings.Repeat("k", 32)}, false},
+		{map[string]string{"SHOP_ENV": "staging"}, true},
+	} {
+		_, err := config.Load(func(k string) string { return tc.env[k] })
+		if (err != nil) != tc.wantErr {
+			t.Errorf("Load(%v) error = %v, want error %v", tc.env, err, tc.wantErr)
+		}
+		if err != nil && tc.env["SHOP_ENV"] == "production" && !strings.Contains(err.Error(), "JWT_SECRET") {
+			t.Errorf("error %q does not name JWT_SECRET", err)
+		}
+	}
+}
