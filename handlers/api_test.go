@@ -225,7 +225,11 @@ func testAPI(t *testing.T, b *backend, s *shop) {
 		uid := subject(t, good)
 		parts := strings.Split(good, ".")
 		claims, _ := base64.RawURLEncoding.DecodeString(parts[1])
-		tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(claims), `"sub":"`+uid+`"`, `"sub":"1"`, 1))) + "." + parts[2]
+		// Another account's id: uid with a digit appended, never uid itself.
+		tampered := parts[0] + "." + base64.RawURLEncoding.EncodeToString([]byte(strings.Replace(string(claims), `"sub":"`+uid+`"`, `"sub":"`+uid+`7"`, 1))) + "." + parts[2]
+		if tampered == good {
+			t.Fatal("tampering left the token unchanged")
+		}
 		none, err := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{
 			"iss": "the-shop", "aud": "the-shop-api", "sub": uid, "exp": time.Now().Add(time.Minute).Unix(),
 		}).SignedString(jwt.UnsafeAllowNoneSignatureType)
