@@ -27,7 +27,7 @@ export TEST_DATABASE_URL TEST_REDIS_URL
 .PHONY: help
 help: ## list targets and settings
 	@awk '/^##/ { sub(/^##/, ""); print; next } \
-	     /^[a-zA-Z_-]+:.*## / { split($$0, a, ":.*## "); printf "  %-10s %s\n", a[1], a[2] }' $(MAKEFILE_LIST)
+	     /^[a-zA-Z_-]+:.*## / { split($$0, a, ":.*## "); printf "  %-15s %s\n", a[1], a[2] }' $(MAKEFILE_LIST)
 
 .PHONY: build
 build: ## build bin/shop
@@ -60,6 +60,10 @@ test: ## run every test (race detector) against real PostgreSQL and Redis
 	@services="$$(bash scripts/ensure-services.sh --test --create-db)" && eval "$$services" && \
 		$(GO) test -race -count=1 ./...
 
+.PHONY: bench
+bench: ## measure: Go benchmarks, load test of shop and floor per store; writes docs/benchmarks.md
+	@bash scripts/bench.sh
+
 .PHONY: lint
 lint: ## gofmt (must list nothing) and go vet; shellcheck when installed
 	@out="$$($(GOFMT) -l .)"; \
@@ -77,14 +81,29 @@ migrate: build ## run bin/shop migrate CMD (up, down, status; default up) on DAT
 	@services="$$(bash scripts/ensure-services.sh --create-db)" && eval "$$services" && \
 		bin/shop migrate $(CMD)
 
+.PHONY: workshop
+workshop: ## the workshop (docs/workshop.md): run the shop as step STEP needs it
+	@bash scripts/workshop.sh $(STEP)
+
+.PHONY: workshop-check
+workshop-check: ## check that the running shop shows what step STEP teaches
+	@bash scripts/workshop.sh check $(STEP)
+
+.PHONY: screenshots
+screenshots: ## every page in headless Chromium at phone and desktop widths; refreshes docs/screenshots
+	@services="$$(bash scripts/ensure-services.sh --test --create-db)" && eval "$$services" && \
+		SHOP_SCREENSHOTS_DIR=docs/screenshots $(GO) test -count=1 -run 'TestBrowser$$/Pages' ./e2e/ && \
+		echo "docs/screenshots/ refreshed; every page is in test-artifacts/screenshots/"
+
 ##
 ##Settings (make VAR=value, or the environment):
 ##  REPLICAS=3          replicas, on 127.0.0.1:9001 upward
 ##  SESSION_STORE=redis redis, postgres or memory
-##  LB=rr               nginx balancing: rr (round robin), ip (ip_hash), cookie (session cookie hash)
+##  LB=rr               nginx balancing: rr (round robin), ip (ip_hash), cookie (a sticky cookie nginx sets)
 ##  PORT=8080           nginx's port on 127.0.0.1
 ##  READY_TIMEOUT=60    seconds `up` and `restart` wait for each /readyz
 ##  CMD=up              for migrate: up, down or status
+##  STEP=1              for workshop and workshop-check: the step, 1 to 7
 ##  DATABASE_URL, REDIS_URL, LOG_FORMAT, ...: any name in shared/CONTRACT.md
 ##                      reaches the replicas; `restart` keeps what `up` was given
 ##  TEST_DATABASE_URL   postgres://postgres@127.0.0.1:5432/test?sslmode=disable

@@ -248,7 +248,11 @@ func (c *cluster) dumpLogs() {
 func freePorts(t *testing.T, n int) int {
 	t.Helper()
 	for range 200 {
-		base := 20000 + rand.IntN(30000)
+		// Below Linux's ephemeral range (32768 up): a port found free
+		// there can be taken, before the replica binds it, as the local
+		// port of any outgoing connection (to Redis, to PostgreSQL, of
+		// nginx) on this busy machine.
+		base := 10000 + rand.IntN(22000-n)
 		ok := true
 		for p := base; p < base+n && ok; p++ {
 			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))

@@ -17,6 +17,7 @@ import (
 	"github.com/the-shop/shop/internal/cart"
 	"github.com/the-shop/shop/internal/catalog"
 	"github.com/the-shop/shop/internal/config"
+	"github.com/the-shop/shop/internal/metrics"
 	"github.com/the-shop/shop/internal/order"
 	"github.com/the-shop/shop/internal/session"
 	"github.com/the-shop/shop/internal/throttle"
@@ -42,6 +43,8 @@ type Deps struct {
 	// and `make restart` stop sending new work while in-flight requests
 	// finish. Nil means never draining.
 	Draining *atomic.Bool
+	// Metrics, when set, counts and times every request.
+	Metrics *metrics.Metrics
 }
 
 type server struct {
@@ -61,6 +64,8 @@ type server struct {
 // New builds the shop's Echo instance: middleware, error handler and routes.
 // It fails when a template does not parse.
 func New(d Deps) (*echo.Echo, error) {
+	// Every line logged with a request's context names its request id.
+	d.Logger = logWithRequestID(d.Logger)
 	a, err := newAssets()
 	if err != nil {
 		return nil, err
@@ -83,7 +88,7 @@ func New(d Deps) (*echo.Echo, error) {
 		web:     w,
 		catalog: &catalogHandler{web: w, products: d.Products},
 		cart:    &cartHandler{web: w, products: d.Products},
-		system:  &systemHandler{web: w, checks: d.Checks, draining: d.Draining, idleTimeout: d.Config.SessionIdleTimeout},
+		system:  &systemHandler{web: w, checks: d.Checks, draining: d.Draining, idleTimeout: d.Config.SessionIdleTimeout, logger: d.Logger},
 	}
 	s.account = &accountHandler{web: w, accounts: d.Accounts}
 	s.auth = &authHandler{web: w, accounts: d.Accounts, guard: d.Guard, home: s.catalog.catalogJSON}
@@ -99,12 +104,16 @@ func New(d Deps) (*echo.Echo, error) {
 	e.HTTPErrorHandler = w.errorHandler(d.Logger)
 	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
 
+	if d.Metrics != nil {
+		e.Use(observeHTTP(d.Metrics))
+	}
 	e.Use(
 		middleware.RequestIDWithConfig(middleware.RequestIDConfig{
 			// Keep nginx's id when it sends one, so one id follows the
 			// request through the proxy and the replica.
 			Generator: func() string { return newRequestID() },
 		}),
+		requestIDContext,
 		servedBy(d.Config.ReplicaName),
 		requestLogger(d.Logger),
 		middleware.Recover(),

@@ -18,6 +18,7 @@ import (
 	"github.com/the-shop/shop/internal/cart"
 	"github.com/the-shop/shop/internal/catalog"
 	"github.com/the-shop/shop/internal/config"
+	"github.com/the-shop/shop/internal/metrics"
 	"github.com/the-shop/shop/internal/order"
 	platformredis "github.com/the-shop/shop/internal/platform/redis"
 	"github.com/the-shop/shop/internal/session"
@@ -36,9 +37,14 @@ type backend struct {
 	observer session.Observer
 	// tweak, when set, changes the configuration of every instance.
 	tweak func(*config.Config)
+	// metrics, when set, observes every instance (stores, sessions,
+	// requests), as cmd/shop wires it.
+	metrics *metrics.Metrics
+	// logs, when set, receives every instance's log as JSON lines.
+	logs io.Writer
 }
 
-func newBackend(t *testing.T, kind string) *backend {
+func newBackend(t testing.TB, kind string) *backend {
 	t.Helper()
 	b := &backend{kind: kind, db: testenv.MustDatabase(t)}
 	if kind == config.StoreRedis {
@@ -49,7 +55,7 @@ func newBackend(t *testing.T, kind string) *backend {
 
 // testConfig is the configuration of a test replica: the contract's
 // defaults with the test's store and the cheapest password hashing.
-func testConfig(t *testing.T, kind, replica string) config.Config {
+func testConfig(t testing.TB, kind, replica string) config.Config {
 	t.Helper()
 	cfg, err := config.Load(func(name string) string {
 		return map[string]string{
@@ -71,7 +77,7 @@ type shop struct {
 }
 
 // startShop runs a shop instance on b behind an httptest server.
-func startShop(t *testing.T, b *backend, replica string) *shop {
+func startShop(t testing.TB, b *backend, replica string) *shop {
 	t.Helper()
 	cfg := testConfig(t, b.kind, replica)
 	cfg.RedisKeyPrefix = b.prefix
@@ -79,9 +85,19 @@ func startShop(t *testing.T, b *backend, replica string) *shop {
 		b.tweak(&cfg)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	opts, err := session.OptionsFrom(cfg, b.observer)
+	if b.logs != nil {
+		logger = slog.New(slog.NewJSONHandler(b.logs, nil))
+	}
+	obs := b.observer
+	if b.metrics != nil {
+		obs = b.metrics.SessionObserver(b.kind)
+	}
+	opts, err := session.OptionsFrom(cfg, obs)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if b.metrics != nil {
+		opts.Events = b.metrics.SessionEvent
 	}
 	sm, err := session.New(opts, b.db, b.redis)
 	if err != nil {
@@ -110,6 +126,9 @@ func startShop(t *testing.T, b *backend, replica string) *shop {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if b.metrics != nil {
+		store = cart.Observe(store, b.metrics.CartObserver(b.kind))
+	}
 	carts := cart.NewService(store, products)
 	failures, err := throttle.NewStore(b.kind, b.db, b.redis, b.prefix)
 	if err != nil {
@@ -118,6 +137,9 @@ func startShop(t *testing.T, b *backend, replica string) *shop {
 	guard := throttle.NewGuard(failures, throttle.Limits{
 		PerAccount: cfg.LoginMaxFailures, PerIP: cfg.LoginMaxFailuresPerIP, Window: cfg.LoginFailureWindow,
 	})
+	if b.metrics != nil {
+		guard.Observer = b.metrics.ThrottleEvent
+	}
 	e, err := handlers.New(handlers.Deps{
 		Config:   cfg,
 		Logger:   logger,
@@ -129,6 +151,7 @@ func startShop(t *testing.T, b *backend, replica string) *shop {
 		Tokens:   tokens,
 		Guard:    guard,
 		Checks:   checks,
+		Metrics:  b.metrics,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ type systemHandler struct {
 	checks      []Check
 	draining    *atomic.Bool
 	idleTimeout time.Duration
+	logger      *slog.Logger
 }
 
 // healthz answers GET /healthz: the process is up.
@@ -39,7 +41,7 @@ func (h *systemHandler) readyz(c echo.Context) error {
 	failing := []string{}
 	for _, ch := range h.checks {
 		if err := ch.Ping(ctx); err != nil {
-			c.Logger().Warnf("readiness check %s: %v", ch.Name, err)
+			h.logger.WarnContext(c.Request().Context(), "readiness check failed", "check", ch.Name, "err", err)
 			failing = append(failing, ch.Name)
 		}
 	}

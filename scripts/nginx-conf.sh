@@ -7,11 +7,12 @@
 #   LB        rr      round robin (nginx's default)
 #             ip      ip_hash: one client address, one replica (everything
 #                     from loopback lands on the same replica)
-#             cookie  consistent hash of the session cookie
+#             cookie  sticky cookie: nginx sets shop_lb on a visitor's first
+#                     response, and a consistent hash of it picks the replica
 #   PORT      where nginx listens, on 127.0.0.1
 #
-# Environment: SESSION_COOKIE_NAME (default session) names the cookie for
-# LB=cookie; REPLICA_BASE_PORT (default 9001) is the first replica's port.
+# Environment: SESSION_COOKIE_NAME (default session) must be usable in
+# nginx; REPLICA_BASE_PORT (default 9001) is the first replica's port.
 # Run as root, the config makes nginx's workers run as root too, since the
 # default worker user (nobody) may not be able to enter this work tree.
 set -euo pipefail
@@ -52,10 +53,20 @@ case "$cookie" in
 	;;
 esac
 
+affinity='        # (no affinity cookie: LB is not cookie)'
+affinity_map='    # (no affinity cookie map: LB is not cookie)'
 case "$lb" in
 rr) balance='        # (none: round robin, nginx'"'"'s default)' ;;
 ip) balance='        ip_hash;' ;;
-cookie) balance="        hash \$shop_affinity consistent;" ;;
+cookie)
+	balance="        hash \$shop_affinity consistent;"
+	affinity="        add_header Set-Cookie \$shop_affinity_cookie;"
+	# shellcheck disable=SC2016 # nginx's variables, not the shell's
+	affinity_map='    map $cookie_shop_lb $shop_affinity_cookie {
+        ""      "shop_lb=$request_id; Path=/; HttpOnly; SameSite=Lax";
+        default "";
+    }'
+	;;
 *)
 	echo "nginx-conf.sh: LB must be rr, ip or cookie, got '$lb'" >&2
 	exit 2
@@ -82,7 +93,7 @@ servers=${servers%$'\n'}
 }
 
 # ENVIRON rather than -v: awk -v would interpret backslashes in the values.
-USER_LINE=$user BALANCE=$balance SERVERS=$servers PORT_=$port LB_=$lb COOKIE_=$cookie \
+USER_LINE=$user BALANCE=$balance AFFINITY=$affinity AFFINITY_MAP=$affinity_map SERVERS=$servers PORT_=$port LB_=$lb COOKIE_=$cookie \
 	awk '
 	function sub_all(line, marker, value,    out, i) {
 		out = ""
@@ -95,6 +106,8 @@ USER_LINE=$user BALANCE=$balance SERVERS=$servers PORT_=$port LB_=$lb COOKIE_=$c
 	/^@USER@$/     { print ENVIRON["USER_LINE"]; next }
 	/^@BALANCE@$/  { print ENVIRON["BALANCE"]; next }
 	/^@SERVERS@$/  { print ENVIRON["SERVERS"]; next }
+	/^@AFFINITY@$/ { print ENVIRON["AFFINITY"]; next }
+	/^@AFFINITY_MAP@$/ { print ENVIRON["AFFINITY_MAP"]; next }
 	{
 		line = sub_all($0, "@PORT@", ENVIRON["PORT_"])
 		line = sub_all(line, "@LB@", ENVIRON["LB_"])

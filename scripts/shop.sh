@@ -23,7 +23,11 @@
 # Settings (environment; `make VAR=value` passes them on):
 #   REPLICAS (3), SESSION_STORE (redis|postgres|memory; redis), LB (rr|ip|cookie;
 #   rr), PORT (nginx; 8080), READY_TIMEOUT (seconds to wait for /readyz; 60),
-#   REPLICA_BASE_PORT (9001), SHOP_BIN (the binary to run; default: build
+#   REPLICA_BASE_PORT (9001), ADMIN_BASE_PORT (replica N serves /metrics and
+#   pprof on 127.0.0.1:ADMIN_BASE_PORT+N-1; default 19001 when
+#   REPLICA_BASE_PORT is 9001, else each replica picks a free loopback port
+#   and logs it; an ADMIN_ADDR given is passed on unchanged instead),
+#   SHOP_BIN (the binary to run; default: build
 #   bin/shop), GO (the go command), and every configuration name of
 #   shared/CONTRACT.md, which reaches the replicas unchanged. `up` remembers
 #   its settings in .run/up.env; `restart` and `ps` reuse them, and a setting
@@ -62,7 +66,7 @@ MIGRATE_ON_START CLEANUP_INTERVAL CART_TTL JWT_SECRET JWT_TTL TRUSTED_PROXIES
 ADMIN_ADDR LOG_FORMAT LOG_LEVEL SHUTDOWN_TIMEOUT REDIS_KEY_PREFIX SESSION_COOKIE_SECURE
 SHOW_SERVED_BY PASSWORD_COST SHOP_ENV LOGIN_MAX_FAILURES LOGIN_MAX_FAILURES_PER_IP
 LOGIN_FAILURE_WINDOW"
-STATE_VARS="REPLICAS SESSION_STORE LB PORT REPLICA_BASE_PORT SHOP_BIN
+STATE_VARS="REPLICAS SESSION_STORE LB PORT REPLICA_BASE_PORT ADMIN_BASE_PORT SHOP_BIN
 DATABASE_URL REDIS_URL $CONTRACT_VARS"
 
 # ------------------------------------------------------------------ settings
@@ -105,6 +109,12 @@ settings() {
 	fi
 	case "$PORT" in '' | *[!0-9]*) die "PORT must be a number, got '$PORT'" ;; esac
 	case "$REPLICA_BASE_PORT" in '' | *[!0-9]*) die "REPLICA_BASE_PORT must be a number" ;; esac
+	# make up's layout gets fixed admin ports beside the replicas'; other
+	# layouts (tests running clusters side by side) get free ones.
+	if [ -z "${ADMIN_BASE_PORT:-}" ] && [ "$REPLICA_BASE_PORT" = 9001 ]; then
+		ADMIN_BASE_PORT=19001
+	fi
+	case "${ADMIN_BASE_PORT:-}" in *[!0-9]*) die "ADMIN_BASE_PORT must be a number" ;; esac
 	case "$READY_TIMEOUT" in '' | *[!0-9]*) die "READY_TIMEOUT must be a number of seconds" ;; esac
 	case "$LB" in rr | ip | cookie) ;; *) die "LB must be rr, ip or cookie, got '$LB'" ;; esac
 	case "$SESSION_STORE" in redis | postgres | memory) ;; *) die "SESSION_STORE must be redis, postgres or memory, got '$SESSION_STORE'" ;; esac
@@ -144,6 +154,25 @@ build() {
 # ---------------------------------------------------------------- processes
 
 replica_port() { echo $((REPLICA_BASE_PORT + $1 - 1)); }
+
+# replica_procs: GOMAXPROCS for each replica. The replicas share this
+# machine's cores, and Go would give each of them all of them: three
+# replicas on two cores then spend a sixth of their CPU time in the
+# scheduler and futexes (see docs/benchmarks.md). Each gets its share
+# instead, at least one; a GOMAXPROCS given is passed on unchanged.
+replica_procs() {
+	local cores
+	cores=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)
+	case "$cores" in '' | *[!0-9]*) cores=1 ;; esac
+	echo $((cores / REPLICAS > 1 ? cores / REPLICAS : 1))
+}
+
+# admin_addr N: replica N's ADMIN_ADDR (metrics and pprof), or nothing when
+# the replica chooses (ADMIN_ADDR given, or no ADMIN_BASE_PORT: a free port).
+admin_addr() {
+	[ -z "${ADMIN_ADDR:-}" ] && [ -n "${ADMIN_BASE_PORT:-}" ] || return 0
+	echo "127.0.0.1:$((ADMIN_BASE_PORT + $1 - 1))"
+}
 
 # replica_numbers: the replicas that have pid files, in order.
 replica_numbers() {
@@ -234,8 +263,9 @@ app_running() {
 }
 
 start_replica() {
-	local n=$1 name="shop-$1" port log pid
+	local n=$1 name="shop-$1" port log pid admin
 	port=$(replica_port "$n")
+	admin=$(admin_addr "$n")
 	log="$LOG_DIR/$name.log"
 	mkdir -p "$LOG_DIR" "$PID_DIR"
 	printf '\n===== %s: starting %s on 127.0.0.1:%s =====\n' "$(date '+%Y-%m-%d %H:%M:%S')" "$name" "$port" >>"$log"
@@ -243,8 +273,9 @@ start_replica() {
 	# Its own session: a Ctrl-C or a closed terminal does not reach it.
 	have setsid && launch+=(setsid)
 	# The make-up knobs stay here; the replica reads ADDR and the contract's names.
-	ADDR="127.0.0.1:$port" REPLICA_NAME="$name" \
-		"${launch[@]}" env -u PORT -u LB -u REPLICAS -u REPLICA_BASE_PORT -u READY_TIMEOUT \
+	ADDR="127.0.0.1:$port" REPLICA_NAME="$name" ADMIN_ADDR="${admin:-${ADMIN_ADDR:-}}" \
+		GOMAXPROCS="${GOMAXPROCS:-$(replica_procs)}" \
+		"${launch[@]}" env -u PORT -u LB -u REPLICAS -u REPLICA_BASE_PORT -u ADMIN_BASE_PORT -u READY_TIMEOUT \
 		"$SHOP_BIN_RUN" serve </dev/null >>"$log" 2>&1 &
 	pid=$!
 	echo "$pid" >"$PID_DIR/$name.pid"
@@ -339,6 +370,11 @@ cmd_up() {
 		port=$(replica_port "$n")
 		port_open 127.0.0.1 "$port" &&
 			die "127.0.0.1:$port (for shop-$n) is taken by another program; stop it, or choose other ports with REPLICA_BASE_PORT=..."
+		if [ -n "$(admin_addr "$n")" ]; then
+			port=$(($(admin_addr "$n" | sed 's/.*://')))
+			port_open 127.0.0.1 "$port" &&
+				die "127.0.0.1:$port (admin listener of shop-$n) is taken by another program; stop it, or choose other ports with ADMIN_BASE_PORT=..."
+		fi
 		n=$((n + 1))
 	done
 	port_open 127.0.0.1 "$PORT" &&
@@ -496,6 +532,7 @@ cmd_ps() {
 			pid=-
 			if [ -f "$PID_DIR/shop-$n.pid" ]; then state="exited (see .run/logs/shop-$n.log)"; else state=stopped; fi
 		fi
+		[ -z "$(admin_addr "$n")" ] || state="$state (metrics: http://$(admin_addr "$n")/metrics)"
 		row "shop-$n" "$pid" "127.0.0.1:$port" "$state"
 	done
 	if pid=$(read_pid "$NGINX_DIR/nginx.pid"); then

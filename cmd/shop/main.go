@@ -30,6 +30,7 @@ import (
 	"github.com/the-shop/shop/internal/catalog"
 	"github.com/the-shop/shop/internal/cleanup"
 	"github.com/the-shop/shop/internal/config"
+	"github.com/the-shop/shop/internal/metrics"
 	"github.com/the-shop/shop/internal/order"
 	"github.com/the-shop/shop/internal/platform/postgres"
 	platformredis "github.com/the-shop/shop/internal/platform/redis"
@@ -194,7 +195,8 @@ func migrate(ctx context.Context, cfg config.Config, logger *slog.Logger, args [
 // serve runs one replica until ctx ends (SIGINT or SIGTERM), then drains
 // in-flight requests for at most SHUTDOWN_TIMEOUT.
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
-	db, err := postgres.Open(ctx, cfg.DatabaseURL)
+	m := metrics.New()
+	db, err := postgres.Open(ctx, cfg.DatabaseURL, func(c *pgxpool.Config) { c.ConnConfig.Tracer = m.DBTracer() })
 	if err != nil {
 		return err
 	}
@@ -225,7 +227,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 			"Use it only to see that happen (workshops).")
 	}
 
-	deps, err := buildDeps(cfg, logger, db, pool)
+	deps, err := buildDeps(cfg, logger, db, pool, m)
 	if err != nil {
 		return err
 	}
@@ -251,11 +253,20 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	logger.Info("shop listening", "addr", ln.Addr().String(), "session_store", cfg.SessionStore)
 
 	if cfg.CleanupInterval > 0 {
-		go cleanupJob(cfg, logger, db, pool).Schedule(ctx, cfg.CleanupInterval)
+		j := cleanupJob(cfg, logger, db, pool)
+		j.Observer = m.CleanupPass
+		go j.Schedule(ctx, cfg.CleanupInterval)
 	}
 
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
+	if cfg.AdminAddr != "" {
+		admin, err := serveAdmin(cfg.AdminAddr, m, logger, errc)
+		if err != nil {
+			return err
+		}
+		defer admin.Close()
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -275,11 +286,43 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	return nil
 }
 
-// buildDeps wires the domain services for the configured store.
-func buildDeps(cfg config.Config, logger *slog.Logger, db *pgxpool.Pool, pool *redis.Pool) (handlers.Deps, error) {
-	opts, err := session.OptionsFrom(cfg, nil)
+// serveAdmin starts the admin listener (metrics and pprof) on addr; a
+// failure to serve goes to errc. Port 0 picks a free port, which the log
+// names.
+func serveAdmin(addr string, m *metrics.Metrics, logger *slog.Logger, errc chan<- error) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("admin listener (ADMIN_ADDR) on %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           handlers.Admin(m),
+		ReadHeaderTimeout: 5 * time.Second,
+		// A CPU profile or trace takes as long as the client asks.
+		WriteTimeout: 5 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	logger.Info("admin listening: /metrics, /debug/pprof/", "addr", ln.Addr().String())
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("admin listener: %w", err)
+		}
+	}()
+	return srv, nil
+}
+
+// buildDeps wires the domain services for the configured store. m, when
+// set, observes the stores, sessions, logins and requests.
+func buildDeps(cfg config.Config, logger *slog.Logger, db *pgxpool.Pool, pool *redis.Pool, m *metrics.Metrics) (handlers.Deps, error) {
+	var obs session.Observer
+	if m != nil {
+		obs = m.SessionObserver(cfg.SessionStore)
+	}
+	opts, err := session.OptionsFrom(cfg, obs)
 	if err != nil {
 		return handlers.Deps{}, err
+	}
+	if m != nil {
+		opts.Events = m.SessionEvent
 	}
 	sm, err := session.New(opts, db, pool)
 	if err != nil {
@@ -305,6 +348,9 @@ func buildDeps(cfg config.Config, logger *slog.Logger, db *pgxpool.Pool, pool *r
 	if err != nil {
 		return handlers.Deps{}, err
 	}
+	if m != nil {
+		carts = cart.Observe(carts, m.CartObserver(cfg.SessionStore))
+	}
 	cartService := cart.NewService(carts, products)
 	failures, err := throttle.NewStore(cfg.SessionStore, db, pool, cfg.RedisKeyPrefix)
 	if err != nil {
@@ -313,7 +359,11 @@ func buildDeps(cfg config.Config, logger *slog.Logger, db *pgxpool.Pool, pool *r
 	guard := throttle.NewGuard(failures, throttle.Limits{
 		PerAccount: cfg.LoginMaxFailures, PerIP: cfg.LoginMaxFailuresPerIP, Window: cfg.LoginFailureWindow,
 	})
+	if m != nil {
+		guard.Observer = m.ThrottleEvent
+	}
 	return handlers.Deps{
+		Metrics:  m,
 		Guard:    guard,
 		Config:   cfg,
 		Logger:   logger,

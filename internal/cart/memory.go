@@ -14,6 +14,7 @@ type MemoryStore struct {
 	ttl   time.Duration
 	carts map[Key]*memCart
 	seen  map[string]time.Time // idempotency key → expiry
+	swept time.Time            // when seen was last cleared of expired keys
 	now   func() time.Time
 	seed  int64 // the last generation seed handed out
 }
@@ -88,13 +89,18 @@ func (s *MemoryStore) AddOnce(_ context.Context, key Key, productID int64, qty i
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	for k, exp := range s.seen {
-		if now.After(exp) {
-			delete(s.seen, k)
+	// Clearing expired keys walks them all: once a minute, not on every
+	// add (which made a busy store's adds slow down as keys piled up).
+	if now.Sub(s.swept) >= time.Minute {
+		for k, exp := range s.seen {
+			if now.After(exp) {
+				delete(s.seen, k)
+			}
 		}
+		s.swept = now
 	}
 	ik := idemKey(key, idem)
-	if _, ok := s.seen[ik]; ok {
+	if exp, ok := s.seen[ik]; ok && !now.After(exp) {
 		n := 0
 		if c := s.cart(key, false); c != nil {
 			n = c.lines[productID]

@@ -1,9 +1,10 @@
 package cart
 
 import (
+	"cmp"
 	"context"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -157,6 +158,7 @@ func (s *Service) View(ctx context.Context, key Key) (View, error) {
 	if len(lines) == 0 {
 		return v, nil
 	}
+	v.Items = make([]Item, 0, len(lines))
 	ids := make([]int64, len(lines))
 	for i, l := range lines {
 		ids[i] = l.ProductID
@@ -165,7 +167,7 @@ func (s *Service) View(ctx context.Context, key Key) (View, error) {
 	if err != nil {
 		return View{}, err
 	}
-	sort.Slice(lines, func(i, j int) bool { return lines[i].ProductID < lines[j].ProductID })
+	slices.SortFunc(lines, func(a, b Line) int { return cmp.Compare(a.ProductID, b.ProductID) })
 	for _, l := range lines {
 		p, ok := products[l.ProductID]
 		if !ok {

@@ -107,6 +107,8 @@ func TestStore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Everything but the description, which no cart shows.
+		first.Description, last.Description = "", ""
 		want := map[int64]catalog.Product{first.ID: first, last.ID: last}
 		if !maps.Equal(got, want) {
 			t.Errorf("GetMany = %v, want %v", slices.Sorted(maps.Keys(got)), slices.Sorted(maps.Keys(want)))

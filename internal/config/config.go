@@ -60,6 +60,9 @@ type Config struct {
 	// JWTTTL is the lifetime of an API access token.
 	JWTTTL time.Duration
 
+	// AdminAddr is where metrics and pprof are served ("" when off).
+	AdminAddr string
+
 	TrustedProxies  []*net.IPNet
 	LogFormat       string
 	LogLevel        string
@@ -105,6 +108,7 @@ func Vars() []Var {
 		{"JWT_SECRET", "", "API token signing key, at least 32 bytes, the same on every replica (unset: a random one per replica, for development)"},
 		{"JWT_TTL", "15m", "lifetime of an API access token (at most 24h)"},
 		{"TRUSTED_PROXIES", "127.0.0.1/32,::1/128", "CIDRs whose X-Forwarded-* headers are trusted"},
+		{"ADMIN_ADDR", "127.0.0.1:0", "listen address of /metrics and /debug/pprof/ (port 0: a free port, logged at start; off: no admin listener); keep it on loopback or a private network"},
 		{"LOG_FORMAT", "text", "log format: text or json"},
 		{"LOG_LEVEL", "info", "log level: debug, info, warn or error"},
 		{"SHUTDOWN_TIMEOUT", "15s", "drain time on SIGTERM or SIGINT"},
@@ -159,6 +163,7 @@ func Load(getenv func(string) string) (Config, error) {
 		JWTSecret:               p.str("JWT_SECRET"),
 		JWTTTL:                  p.duration("JWT_TTL", time.Second),
 		TrustedProxies:          p.cidrs("TRUSTED_PROXIES"),
+		AdminAddr:               p.adminAddr("ADMIN_ADDR"),
 		LogFormat:               p.oneOf("LOG_FORMAT", "text", "json"),
 		LogLevel:                p.oneOf("LOG_LEVEL", "debug", "info", "warn", "error"),
 		ShutdownTimeout:         p.duration("SHUTDOWN_TIMEOUT", 0),
@@ -278,6 +283,21 @@ func (p *parser) url(name string, schemes ...string) string {
 	}
 	p.fail(name, fmt.Sprintf("is not a valid URL; it accepts %s://host:port/...", schemes[0]))
 	return raw
+}
+
+// adminAddr accepts host:port, or "off" (an empty variable counts as unset,
+// as everywhere, so it cannot be the way to turn the listener off).
+func (p *parser) adminAddr(name string) string {
+	v := p.raw(name)
+	if strings.EqualFold(v, "off") {
+		return ""
+	}
+	if _, port, err := net.SplitHostPort(v); err != nil || port == "" {
+		p.fail(name, fmt.Sprintf("is %q; it accepts host:port (for example 127.0.0.1:9101) or off", v))
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		p.fail(name, fmt.Sprintf("has port %q; it accepts 0 to 65535", port))
+	}
+	return v
 }
 
 func (p *parser) list(name string) []string {

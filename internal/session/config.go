@@ -1,12 +1,12 @@
 package session
 
 import (
-	"github.com/alexedwards/scs/v2"
-
 	"github.com/the-shop/shop/internal/config"
 )
 
 // OptionsFrom turns the shop's configuration into Options. obs may be nil.
+// Sessions are encoded with CompactCodec, sealed with AES-GCM when
+// SESSION_ENCRYPTION_KEYS is set.
 func OptionsFrom(cfg config.Config, obs Observer) (Options, error) {
 	o := Options{
 		Kind:             cfg.SessionStore,
@@ -21,7 +21,7 @@ func OptionsFrom(cfg config.Config, obs Observer) (Options, error) {
 		Observer:         obs,
 	}
 	if len(cfg.SessionEncryptionKeys) > 0 {
-		codec, err := NewEncryptedCodec(scs.GobCodec{}, cfg.SessionEncryptionKeys)
+		codec, err := NewEncryptedCodec(CompactCodec{}, cfg.SessionEncryptionKeys)
 		if err != nil {
 			return Options{}, err
 		}

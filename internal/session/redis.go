@@ -7,21 +7,21 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/alexedwards/scs/redisstore"
 	"github.com/gomodule/redigo/redis"
 
-	"github.com/the-shop/shop/internal/apperr"
 	platformredis "github.com/the-shop/shop/internal/platform/redis"
 )
 
-// redisBackend keeps a session as a string key (scs's redisstore writes it),
-// its last-seen time in a companion key with the same expiry, and each
+// redisBackend keeps a session as a string key (laid out as scs's
+// redisstore does: the encoded data under prefix+"session:"+token), its
+// last-seen time in a companion key with the same expiry, and each
 // account's sessions in an index hash, id → Info as JSON, whose own expiry
-// is the latest of its sessions'. What redisstore lacks, reading the expiry
-// with the data and extending it alone, are small scripts here.
+// is the latest of its sessions'. Every operation is one round trip: a
+// small script (redisstore's Commit would take a round trip of its own
+// before the last-seen and index writes, and it cannot read the expiry
+// with the data or extend the expiry alone).
 type redisBackend struct {
 	pool        *redis.Pool
-	data        *redisstore.RedisStore
 	keyPrefix   string // session keys
 	seenPrefix  string // last-seen companions
 	indexPrefix string // per-account index hashes
@@ -32,7 +32,6 @@ var _ backend = (*redisBackend)(nil)
 func newRedisBackend(pool *redis.Pool, prefix string) *redisBackend {
 	return &redisBackend{
 		pool:        pool,
-		data:        redisstore.NewWithPrefix(pool, prefix+"session:"),
 		keyPrefix:   prefix + "session:",
 		seenPrefix:  prefix + "session-seen:",
 		indexPrefix: prefix + "user-sessions:",
@@ -50,18 +49,18 @@ local v = redis.call('GET', KEYS[1])
 if not v then return false end
 return {v, redis.call('PEXPIRETIME', KEYS[1]), tonumber(redis.call('GET', KEYS[2]) or '0')}`)
 
-// seenScript: KEYS[1] last seen; ARGV time ms, expiry ms.
-var seenScript = redis.NewScript(1, `
-redis.call('SET', KEYS[1], ARGV[1])
-redis.call('PEXPIREAT', KEYS[1], ARGV[2])
-return 1`)
-
-// indexScript: KEYS[1] index; ARGV id, info JSON, expiry ms. Keeps the
-// index alive as long as its longest-lived session.
-var indexScript = redis.NewScript(1, `
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if redis.call('PEXPIRETIME', KEYS[1]) < tonumber(ARGV[3]) then
-  redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+// commitScript: KEYS[1] session, KEYS[2] last seen, KEYS[3] index or "";
+// ARGV data, expiry ms, now ms, id, info JSON. Writes the data, the
+// last-seen time and the index entry in one round trip; the index lives as
+// long as its longest-lived session.
+var commitScript = redis.NewScript(3, `
+redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
+redis.call('SET', KEYS[2], ARGV[3], 'PXAT', ARGV[2])
+if KEYS[3] ~= '' then
+  redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
+  if redis.call('PEXPIRETIME', KEYS[3]) < tonumber(ARGV[2]) then
+    redis.call('PEXPIREAT', KEYS[3], ARGV[2])
+  end
 end
 return 1`)
 
@@ -108,29 +107,17 @@ func (s *redisBackend) find(ctx context.Context, id string) ([]byte, stored, boo
 }
 
 func (s *redisBackend) commit(ctx context.Context, id string, data []byte, in Info) error {
-	if err := s.data.Commit(id, data, in.Expiry); err != nil {
-		if platformredis.IsUnavailable(err) {
-			return apperr.Unavailable("commit session", err)
+	index, info := "", []byte("{}")
+	if in.UserID != 0 {
+		index = s.indexKey(in.UserID)
+		var err error
+		if info, err = json.Marshal(in); err != nil {
+			return fmt.Errorf("encode session info: %w", err)
 		}
-		return fmt.Errorf("commit session: %w", err)
 	}
-	b, err := json.Marshal(in)
-	if err != nil {
-		return fmt.Errorf("encode session info: %w", err)
-	}
-	return s.do(ctx, "index session", func(c redis.Conn) error {
-		if err := c.Send("MULTI"); err != nil {
-			return err
-		}
-		if err := seenScript.Send(c, s.seenPrefix+id, in.LastSeen.UnixMilli(), in.Expiry.UnixMilli()); err != nil {
-			return err
-		}
-		if in.UserID != 0 {
-			if err := indexScript.Send(c, s.indexKey(in.UserID), id, b, in.Expiry.UnixMilli()); err != nil {
-				return err
-			}
-		}
-		_, err := redis.DoContext(c, ctx, "EXEC")
+	return s.do(ctx, "commit session", func(c redis.Conn) error {
+		_, err := commitScript.DoContext(ctx, c, s.keyPrefix+id, s.seenPrefix+id, index,
+			data, in.Expiry.UnixMilli(), in.LastSeen.UnixMilli(), id, info)
 		return err
 	})
 }

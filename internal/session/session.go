@@ -54,11 +54,30 @@ type Options struct {
 	RedisPrefix string
 	// Replica is recorded as the replica that last served a session.
 	Replica string
-	// Codec encodes session data (nil: scs's gob codec).
+	// Codec encodes session data (nil: CompactCodec, which also reads
+	// sessions that scs's gob codec wrote).
 	Codec scs.Codec
 	// Observer, when set, is told about every store operation.
 	Observer Observer
+	// Events, when set, is told when a session is created, renewed,
+	// destroyed or revoked (metrics).
+	Events func(Event)
 }
+
+// Event is a change in a session's life, for metrics.
+type Event string
+
+// The session events a Manager reports.
+const (
+	// EventCreated: a new session was stored for the first time.
+	EventCreated Event = "created"
+	// EventRenewed: a session got a new token (login, password change).
+	EventRenewed Event = "renewed"
+	// EventDestroyed: a session ended by logout.
+	EventDestroyed Event = "destroyed"
+	// EventRevoked: an account ended another of its sessions.
+	EventRevoked Event = "revoked"
+)
 
 // Manager is the shop's session manager: scs plus typed accessors, the
 // idle timeout with its touch interval, and the account's session list.
@@ -70,6 +89,7 @@ type Manager struct {
 	rememberLifetime time.Duration
 	touchInterval    time.Duration
 	replica          string
+	events           func(Event)
 }
 
 // New returns a Manager on the store named by opts.Kind. Postgres needs db,
@@ -99,6 +119,7 @@ func New(opts Options, db *pgxpool.Pool, pool *redis.Pool) (*Manager, error) {
 	// every loaded session modified and rewrite it on every request.
 	sm.IdleTimeout = 0
 	sm.Lifetime = opts.Lifetime
+	sm.Codec = CompactCodec{}
 	if opts.Codec != nil {
 		sm.Codec = opts.Codec
 	}
@@ -120,7 +141,14 @@ func New(opts Options, db *pgxpool.Pool, pool *redis.Pool) (*Manager, error) {
 		rememberLifetime: opts.RememberLifetime,
 		touchInterval:    opts.TouchInterval,
 		replica:          opts.Replica,
+		events:           opts.Events,
 	}, nil
+}
+
+func (m *Manager) event(e Event) {
+	if m.events != nil {
+		m.events(e)
+	}
 }
 
 // Kind is the store kind: redis, postgres or memory.
@@ -187,9 +215,24 @@ func (m *Manager) Commit(ctx context.Context) (string, time.Time, error) {
 		m.Put(ctx, keyCreated, now.Unix())
 	}
 	r := requestFrom(ctx)
+	// A session the request did not find in the store is new to it.
+	created := r.id == ""
 	r.commit = m.info(ctx, now)
 	token, _, err := m.SessionManager.Commit(ctx)
+	if err == nil && created {
+		m.event(EventCreated)
+	}
 	return token, r.commit.Expiry, err
+}
+
+// RenewToken gives the session a new token (scs deletes the old one from
+// the store at the next commit), so a token known before is worthless.
+func (m *Manager) RenewToken(ctx context.Context) error {
+	if err := m.SessionManager.RenewToken(ctx); err != nil {
+		return err
+	}
+	m.event(EventRenewed)
+	return nil
 }
 
 // Save ends a request: a changed session is committed and its cookie
@@ -289,6 +332,7 @@ func (m *Manager) Logout(ctx context.Context) error {
 	if err := m.Destroy(ctx); err != nil {
 		return fmt.Errorf("destroy session at logout: %w", err)
 	}
+	m.event(EventDestroyed)
 	return nil
 }
 
@@ -390,7 +434,11 @@ func (m *Manager) Revoke(ctx context.Context, id string) error {
 		if s.Current {
 			return m.Logout(ctx)
 		}
-		return m.b.delete(ctx, id, uid)
+		if err := m.b.delete(ctx, id, uid); err != nil {
+			return err
+		}
+		m.event(EventRevoked)
+		return nil
 	}
 	return ErrSessionNotFound
 }
@@ -411,6 +459,7 @@ func (m *Manager) RevokeOthers(ctx context.Context) (int, error) {
 		if err := m.b.delete(ctx, s.ID, uid); err != nil {
 			return n, err
 		}
+		m.event(EventRevoked)
 		n++
 	}
 	return n, nil

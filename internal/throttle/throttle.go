@@ -40,6 +40,27 @@ type Guard struct {
 	store  Store
 	limits Limits
 	now    func() time.Time
+	// Observer, when set, is told of every throttling event (metrics).
+	Observer func(Event)
+}
+
+// Event is what a Guard did about one login attempt.
+type Event string
+
+// The events a Guard reports.
+const (
+	// EventRefused: a login refused because a counter is over its limit.
+	EventRefused Event = "refused"
+	// EventFailure: a failed login counted against the account and address.
+	EventFailure Event = "failure"
+	// EventReset: a successful login reset the account's counter.
+	EventReset Event = "reset"
+)
+
+func (g *Guard) event(e Event) {
+	if g.Observer != nil {
+		g.Observer(e)
+	}
 }
 
 // NewGuard returns a Guard over store.
@@ -66,14 +87,17 @@ func (g *Guard) Attempt(ctx context.Context, ip, email string, login func() erro
 			return err
 		}
 		if c.limit > 0 && n >= c.limit {
+			g.event(EventRefused)
 			return g.refusal(until)
 		}
 	}
 	err := login()
 	switch {
 	case err == nil:
+		g.event(EventReset)
 		return g.store.Reset(ctx, accountKey(email))
 	case apperr.IsKind(err, apperr.KindUnauthorized):
+		g.event(EventFailure)
 		if _, _, ferr := g.store.Fail(ctx, accountKey(email), g.limits.Window); ferr != nil {
 			return ferr
 		}

@@ -18,7 +18,9 @@ import (
 
 // Open connects a pool to url and checks that the server answers. A server
 // that is down at start is an error: the caller decides whether to retry.
-func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+// configure, if given, adjusts the pool's configuration first (cmd/shop
+// adds the metrics' query tracer).
+func Open(ctx context.Context, url string, configure ...func(*pgxpool.Config)) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse DATABASE_URL: %w", err)
@@ -29,6 +31,9 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		cfg.ConnConfig.ConnectTimeout = 3 * time.Second
 	}
 	cfg.HealthCheckPeriod = 15 * time.Second
+	for _, f := range configure {
+		f(cfg)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("create postgres pool: %w", err)

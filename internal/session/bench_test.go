@@ -1,0 +1,128 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/the-shop/shop/internal/testenv"
+)
+
+// BenchmarkCodec compares scs's gob codec with CompactCodec on a typical
+// signed-in session, plain and sealed with AES-GCM; bytes/session is the
+// size the store keeps.
+func BenchmarkCodec(b *testing.B) {
+	deadline, values := typicalSession()
+	key := [][]byte{bytes.Repeat([]byte{5}, 32)}
+	sealedGob, _ := NewEncryptedCodec(scs.GobCodec{}, key)
+	sealedCompact, _ := NewEncryptedCodec(CompactCodec{}, key)
+	for _, c := range []struct {
+		name  string
+		codec scs.Codec
+	}{
+		{"gob", scs.GobCodec{}},
+		{"compact", CompactCodec{}},
+		{"gob+aes", sealedGob},
+		{"compact+aes", sealedCompact},
+	} {
+		enc, err := c.codec.Encode(deadline, values)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.name+"/encode", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.codec.Encode(deadline, values); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(enc)), "bytes/session")
+		})
+		b.Run(c.name+"/decode", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := c.codec.Decode(enc); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(enc)), "bytes/session")
+		})
+	}
+}
+
+// BenchmarkSession measures a Manager on each store with a typical
+// signed-in session: load (one find), save (a change: encode and one
+// commit) and touch (an unchanged session past its touch interval: one
+// expiry extension).
+func BenchmarkSession(b *testing.B) {
+	pool, prefix := testenv.MustRedis(b)
+	db := testenv.MustDatabase(b)
+	var userID int64
+	if err := db.QueryRow(context.Background(),
+		`INSERT INTO users (email, password_hash) VALUES ('bench@example.com', 'x') RETURNING id`).Scan(&userID); err != nil {
+		b.Fatal(err)
+	}
+	for _, kind := range []string{KindMemory, KindRedis, KindPostgres} {
+		m, err := New(Options{Kind: kind, CookieName: "session", IdleTimeout: 30 * time.Minute,
+			Lifetime: 24 * time.Hour, RememberLifetime: 720 * time.Hour, RedisPrefix: prefix, Replica: "bench"}, db, pool)
+		if err != nil {
+			b.Fatal(err)
+		}
+		load := func(b *testing.B, token string) context.Context {
+			ctx, err := m.Load(context.Background(), token, "192.0.2.1", "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			return ctx
+		}
+		ctx := load(b, "")
+		if err := m.Login(ctx, userID, "jane.shopper@example.com", true); err != nil {
+			b.Fatal(err)
+		}
+		token, _, err := m.Commit(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(kind+"/load", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if m.UserID(load(b, token)) != userID {
+					b.Fatal("session not found")
+				}
+			}
+		})
+		b.Run(kind+"/save", func(b *testing.B) {
+			ctx := load(b, token)
+			b.ReportAllocs()
+			for b.Loop() {
+				m.SetCartID(ctx, "c") // a change, so Save commits
+				if err := m.Save(ctx, discard{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(kind+"/touch", func(b *testing.B) {
+			ctx := load(b, token)
+			saved := m.touchInterval
+			m.touchInterval = 0 // every unchanged request extends the expiry
+			defer func() { m.touchInterval = saved }()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := m.Save(ctx, discard{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// discard is a ResponseWriter for Save's cookie.
+type discard struct{}
+
+func (discard) Header() http.Header         { return http.Header{} }
+func (discard) Write(b []byte) (int, error) { return len(b), nil }
+func (discard) WriteHeader(int)             {}
