@@ -1,5 +1,5 @@
-// Package redis opens the shop's Redis connection pool (redigo, as scs's
-// redisstore expects) and classifies its errors.
+// Package redis opens the shop's Redis connection pool (redigo) and
+// classifies its errors.
 package redis
 
 import (
