@@ -2,14 +2,12 @@ package handlers_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,24 +15,6 @@ import (
 	"github.com/the-shop/shop/internal/metrics"
 	"github.com/the-shop/shop/internal/testenv"
 )
-
-// syncBuffer is a log sink that requests write to concurrently.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // scrape fetches /metrics from the admin handler.
 func scrape(t *testing.T, admin string) string {
@@ -75,7 +55,7 @@ func TestMetrics(t *testing.T) {
 			t.Parallel()
 			b := newBackend(t, kind)
 			b.metrics = metrics.New()
-			logs := &syncBuffer{}
+			logs := &testenv.SyncBuffer{}
 			b.logs = logs
 			s := startShop(t, b, "replica-a")
 			admin := httptest.NewServer(handlers.Admin(b.metrics))

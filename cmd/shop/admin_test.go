@@ -17,7 +17,7 @@ import (
 func TestAdminListener(t *testing.T) {
 	_, prefix := testenv.MustRedis(t)
 	addr, admin := freeAddr(t), freeAddr(t)
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

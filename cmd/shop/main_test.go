@@ -99,7 +99,7 @@ func TestServeStartsAndDrains(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			_, prefix := testenv.MustRedis(t)
 			addr := freeAddr(t)
-			var logs syncBuffer
+			var logs testenv.SyncBuffer
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := make(chan error, 1)
