@@ -306,11 +306,9 @@ func (r *run) survivesKill(ctx context.Context, sh *shopper) error {
 	if err != nil {
 		return err
 	}
-	held, seen, _, err := readCart(ctx, sh, samples, n)
-	if err != nil {
+	if err := r.expectCartEverywhere(ctx, sh, n); err != nil {
 		return err
 	}
-	r.expect(held == samples && len(seen) == r.env.Replicas, "the cart (%d items) survived %d of %d requests across %s", n, held, samples, seen.names())
 
 	_, a, err := sh.cart(ctx)
 	if err != nil {
@@ -328,7 +326,7 @@ func (r *run) survivesKill(ctx context.Context, sh *shopper) error {
 		return err
 	}
 	r.expect(n2 == n+1, "an add right after killing %s was answered and counted once: %d items", victim, n2)
-	held, seen, _, err = readCart(ctx, sh, samples, n2)
+	held, seen, _, err := readCart(ctx, sh, samples, n2)
 	if err != nil {
 		return err
 	}
@@ -375,11 +373,9 @@ func checkPostgres(ctx context.Context, r *run) error {
 	if err != nil {
 		return err
 	}
-	held, seen, _, err := readCart(ctx, sh, samples, n)
-	if err != nil {
+	if err := r.expectCartEverywhere(ctx, sh, n); err != nil {
 		return err
 	}
-	r.expect(held == samples && len(seen) == r.env.Replicas, "the cart (%d items) survived %d of %d requests across %s", n, held, samples, seen.names())
 
 	si, _, err := sh.session(ctx)
 	if err != nil {
@@ -626,4 +622,15 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// expectCartEverywhere reads the cart samples times and expects all n items
+// on every read, with every replica taking a turn (round robin).
+func (r *run) expectCartEverywhere(ctx context.Context, sh *shopper, n int) error {
+	held, seen, _, err := readCart(ctx, sh, samples, n)
+	if err != nil {
+		return err
+	}
+	r.expect(held == samples && len(seen) == r.env.Replicas, "the cart (%d items) survived %d of %d requests across %s", n, held, samples, seen.names())
+	return nil
 }
