@@ -314,7 +314,7 @@ func TestComposeReplicas(t *testing.T) {
 				}
 			}},
 			{"keeps sessions in redis by default", func(t *testing.T) {
-				if got := env(t, s, "SESSION_STORE"); got != config.StoreRedis {
+				if got := env(t, s, "SESSION_STORE"); got != string(config.StoreRedis) {
 					t.Errorf("SESSION_STORE = %q, want %q when unset", got, config.StoreRedis)
 				}
 			}},

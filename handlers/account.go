@@ -45,7 +45,7 @@ type sessionsJSON struct {
 // requireUser returns the signed-in account's id, or the login_required
 // error that the error handler turns into a redirect to the login page.
 func (w *web) requireUser(c echo.Context) (int64, error) {
-	if uid := w.sessions.UserID(c.Request().Context()); uid != 0 {
+	if uid := sessionOf(c).UserID(); uid != 0 {
 		return uid, nil
 	}
 	return 0, errLoginRequired
@@ -54,7 +54,7 @@ func (w *web) requireUser(c echo.Context) (int64, error) {
 var errLoginRequired = apperr.Unauthorized("login_required", "Please log in first.")
 
 func (h *accountHandler) rows(c echo.Context) ([]SessionRow, error) {
-	list, err := h.sessions.Sessions(c.Request().Context())
+	list, err := sessionOf(c).Sessions(c.Request().Context())
 	if err != nil {
 		return nil, err
 	}
@@ -129,13 +129,14 @@ func (h *accountHandler) revoke(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
+	sess := sessionOf(c)
 	current := false
-	if list, err := h.sessions.Sessions(ctx); err == nil {
+	if list, err := sess.Sessions(ctx); err == nil {
 		for _, s := range list {
 			current = current || (s.Current && s.ID == c.Param("id"))
 		}
 	}
-	if err := h.sessions.Revoke(ctx, c.Param("id")); err != nil {
+	if err := sess.Revoke(ctx, c.Param("id")); err != nil {
 		return err
 	}
 	if current {
@@ -149,7 +150,7 @@ func (h *accountHandler) revokeOthers(c echo.Context) error {
 	if _, err := h.requireUser(c); err != nil {
 		return err
 	}
-	n, err := h.sessions.RevokeOthers(c.Request().Context())
+	n, err := sessionOf(c).RevokeOthers(c.Request().Context())
 	if err != nil {
 		return err
 	}
@@ -176,11 +177,12 @@ func (h *accountHandler) changePassword(c echo.Context) error {
 	if err := h.accounts.ChangePassword(ctx, uid, c.FormValue("current_password"), c.FormValue("password")); err != nil {
 		return h.formError(c, err, h.newPage(c, "password", "Change your password"), nil)
 	}
-	n, err := h.sessions.RevokeOthers(ctx)
+	sess := sessionOf(c)
+	n, err := sess.RevokeOthers(ctx)
 	if err != nil {
 		return err
 	}
-	if err := h.sessions.RenewToken(ctx); err != nil {
+	if err := sess.RenewToken(ctx); err != nil {
 		return fmt.Errorf("renew session token after a password change: %w", err)
 	}
 	msg := "Your password has been changed."

@@ -118,7 +118,7 @@ func subject(t *testing.T, token string) string {
 
 func TestAPI(t *testing.T) {
 	for _, kind := range stores {
-		t.Run(kind, func(t *testing.T) {
+		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			b := newBackend(t, kind)
 			s := startShop(t, b, "replica-a")

@@ -111,19 +111,20 @@ func authenticate(c echo.Context, g *throttle.Guard, accounts *account.Service, 
 // fails nothing has changed and the user can simply try again.
 func (h *authHandler) startSession(c echo.Context, u account.User, remember bool) error {
 	ctx := c.Request().Context()
-	if id := h.sessions.CartID(ctx); id != "" {
+	s := sessionOf(c)
+	if id := s.CartID(); id != "" {
 		if err := h.carts.Merge(ctx, cart.GuestKey(id), cart.UserKey(u.ID)); err != nil {
 			return err
 		}
-		h.sessions.ClearCartID(ctx)
+		s.ClearCartID()
 	}
-	return h.sessions.Login(ctx, u.ID, u.Email, remember)
+	return s.Login(ctx, u.ID, u.Email, remember)
 }
 
 // logout answers POST /logout: the session is destroyed (its token stops
 // working on every replica) and a fresh one carries the goodbye message.
 func (h *authHandler) logout(c echo.Context) error {
-	if err := h.sessions.Logout(c.Request().Context()); err != nil {
+	if err := sessionOf(c).Logout(c.Request().Context()); err != nil {
 		return err
 	}
 	return h.done(c, "/", "You have been logged out.", h.homeJSON(c))

@@ -38,7 +38,7 @@ func BenchmarkRequest(b *testing.B) {
 				return req
 			}},
 		} {
-			b.Run(kind+"/"+tc.name, func(b *testing.B) {
+			b.Run(string(kind)+"/"+tc.name, func(b *testing.B) {
 				b.ReportAllocs()
 				i := 0
 				for b.Loop() {

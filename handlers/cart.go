@@ -19,7 +19,7 @@ type cartHandler struct {
 
 // show answers GET /cart.
 func (h *cartHandler) show(c echo.Context) error {
-	v, err := h.cartView(c.Request().Context())
+	v, err := h.cartView(c)
 	if err != nil {
 		return err
 	}
@@ -36,7 +36,7 @@ func (h *cartHandler) cartPage(c echo.Context, v cart.View) Page {
 }
 
 func (h *cartHandler) cartJSON(c echo.Context) func() (any, error) {
-	return func() (any, error) { return h.cartView(c.Request().Context()) }
+	return func() (any, error) { return h.cartView(c) }
 }
 
 // add answers POST /cart/items (form product_id, quantity).
@@ -50,7 +50,7 @@ func (h *cartHandler) add(c echo.Context) error {
 	if err != nil {
 		return h.productFormError(c, id, err)
 	}
-	key, err := h.cartKeyForWrite(ctx)
+	key, err := cartKeyForWrite(sessionOf(c))
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func (h *cartHandler) set(c echo.Context) error {
 	if err != nil {
 		return h.cartFormError(c, err)
 	}
-	key, err := h.cartKeyForWrite(ctx)
+	key, err := cartKeyForWrite(sessionOf(c))
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,7 @@ func (h *cartHandler) remove(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if key, ok := h.cartKey(ctx); ok {
+	if key, ok := cartKey(sessionOf(c)); ok {
 		if err := h.carts.Remove(ctx, key, id); err != nil {
 			return err
 		}
@@ -135,7 +135,7 @@ func (h *cartHandler) cartFormError(c echo.Context, err error) error {
 	if !apperr.IsKind(err, apperr.KindInvalid) || wantsJSON(c) {
 		return err
 	}
-	v, verr := h.cartView(c.Request().Context())
+	v, verr := h.cartView(c)
 	if verr != nil {
 		return verr
 	}

@@ -101,12 +101,21 @@ func (w *web) errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			logger.Error("request failed", "status", status, "err", err, "request_id", rid,
 				"method", c.Request().Method, "path", c.Request().URL.Path)
 		}
-		var werr error
-		switch {
-		case e == errLoginRequired && !wantsJSON(c) && !isAPI(c):
+		if e == errLoginRequired && !wantsJSON(c) && !isAPI(c) && sessionOf(c) != nil {
 			// A guest on a page that needs an account goes to the login
 			// form, and comes back to the page afterwards.
-			werr = w.toLogin(c)
+			if werr := w.toLogin(c); werr == nil {
+				return
+			}
+		}
+		// The session is saved before the error is written, like any other
+		// response. The stores may be what failed: then the user keeps the
+		// previous session state and still gets the error.
+		if serr := w.save(c); serr != nil {
+			logger.Error("save session before error response", "err", serr, "request_id", rid)
+		}
+		var werr error
+		switch {
 		case c.Request().Method == http.MethodHead:
 			werr = c.NoContent(status)
 		case wantsJSON(c) || isAPI(c):
@@ -121,8 +130,7 @@ func (w *web) errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 }
 
 // errorPage renders the error page without touching the stores, which may
-// be what failed; the session, if loaded, is committed by the middleware's
-// hook just before the header goes out.
+// be what failed.
 func (w *web) errorPage(c echo.Context, status int, message, requestID string) error {
 	p := w.newPage(c, "error", http.StatusText(status))
 	p.Data = ErrorData{Status: status, Message: message, RequestID: requestID}
@@ -141,8 +149,6 @@ func (w *web) toLogin(c echo.Context) error {
 	if c.Request().Method == http.MethodGet {
 		next = c.Request().URL.RequestURI()
 	}
-	if sessionLoaded(c) {
-		w.sessions.AddFlash(c.Request().Context(), "info", "Please log in first.")
-	}
-	return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(next))
+	sessionOf(c).AddFlash("info", "Please log in first.")
+	return w.redirect(c, "/login?next="+url.QueryEscape(next))
 }

@@ -51,7 +51,7 @@ func eventually(t *testing.T, f func() string) {
 
 func TestMetrics(t *testing.T) {
 	for _, kind := range stores {
-		t.Run(kind, func(t *testing.T) {
+		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			b := newBackend(t, kind)
 			b.metrics = metrics.New()
@@ -96,11 +96,11 @@ func TestMetrics(t *testing.T) {
 			t.Run("StoresSessionsAndLogins", func(t *testing.T) {
 				text := scrape(t, admin.URL)
 				for _, want := range []string{
-					`shop_store_operations_total{kind="session",op="find",store="` + kind + `"}`,
-					`shop_store_operations_total{kind="session",op="commit",store="` + kind + `"}`,
-					`shop_store_operations_total{kind="session",op="delete",store="` + kind + `"}`,
-					`shop_store_operations_total{kind="cart",op="lines",store="` + kind + `"}`,
-					`shop_store_operation_duration_seconds_bucket{kind="session",op="find",store="` + kind + `",le="0.001"}`,
+					`shop_store_operations_total{kind="session",op="find",store="` + string(kind) + `"}`,
+					`shop_store_operations_total{kind="session",op="commit",store="` + string(kind) + `"}`,
+					`shop_store_operations_total{kind="session",op="delete",store="` + string(kind) + `"}`,
+					`shop_store_operations_total{kind="cart",op="lines",store="` + string(kind) + `"}`,
+					`shop_store_operation_duration_seconds_bucket{kind="session",op="find",store="` + string(kind) + `",le="0.001"}`,
 					`shop_sessions_total{event="created"} 1`,
 					`shop_sessions_total{event="renewed"} 1`,
 					`shop_sessions_total{event="destroyed"} 1`,

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -55,83 +54,55 @@ func requestLogger(logger *slog.Logger) echo.MiddlewareFunc {
 	})
 }
 
-// sessionState is what the session middleware leaves in the echo context:
-// whether the session is loaded and whether it has been committed yet.
-type sessionState struct {
-	committed bool
-	commit    func() error
-}
-
+// ctxSession is where the session middleware leaves the request's
+// *session.Session in the echo context.
 const ctxSession = "shop.session"
 
-// commitTimeout bounds one session commit.
+// commitTimeout bounds one session save.
 const commitTimeout = 5 * time.Second
 
-// sessions loads the session from its cookie before the handler and saves
-// it exactly once (a commit, a touch, or nothing): either explicitly, when a handler's response helper calls
-// commitSession before writing (so a store failure becomes a proper 503), or
-// at the latest just before the response header is written (error pages,
-// CSRF refusals). This replaces scs.LoadAndSave, which wrapped into Echo
-// commits twice and writes two Set-Cookie headers when a handler fails.
+// sessions loads the request's session from its cookie and hands it to the
+// handler as one explicit value (sessionOf). The responder saves it exactly
+// once, before it writes a page, JSON or a redirect (w.save), so that a
+// store failure can still become a proper 503. scs.LoadAndSave, wrapped into
+// Echo, commits twice and writes two Set-Cookie headers when a handler
+// fails; here a second save does nothing.
 func sessions(sm *session.Manager, logger *slog.Logger) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			token := ""
-			if ck, err := c.Cookie(sm.Cookie.Name); err == nil {
+			if ck, err := c.Cookie(sm.CookieName()); err == nil {
 				token = ck.Value
 			}
+			// Every response of this group depends on the cookie: a cache
+			// must never hand one shopper's page to another.
+			c.Response().Header().Add(echo.HeaderVary, "Cookie")
 			// Echo's Scheme believes X-Forwarded-Proto from anyone; a client
 			// that forges it only makes its own cookie Secure.
-			ctx, err := sm.LoadRequest(c.Request().Context(), token, session.Request{
+			sess, err := sm.Load(c.Request().Context(), token, session.Request{
 				IP: c.RealIP(), UserAgent: c.Request().UserAgent(), HTTPS: c.Scheme() == "https",
 			})
 			if err != nil {
 				return apperr.Unavailable("load session", err)
 			}
-			c.SetRequest(c.Request().WithContext(ctx))
-
-			st := &sessionState{}
-			st.commit = func() error {
-				// The request's context may already be cancelled when an
-				// error page is written (the timeout middleware cancels it
-				// as the handler returns); the save must still happen,
-				// within a bound of its own.
-				cctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), commitTimeout)
-				defer cancel()
-				if err := sm.Save(cctx, c.Response()); err != nil {
-					return apperr.Unavailable("save session", err)
-				}
-				return nil
+			c.Set(ctxSession, sess)
+			err = next(c)
+			if err == nil && c.Response().Committed && !sess.Saved() {
+				// A handler wrote its response around the responder: what
+				// it changed in the session is lost. A bug to fix, so loud.
+				logger.Error("response written without saving the session", "route", c.Path(),
+					"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
 			}
-			c.Set(ctxSession, st)
-			c.Response().Before(func() {
-				if err := commitSession(c); err != nil {
-					// Too late to change the page; the user keeps the
-					// previous session state and sees it on the next page.
-					logger.Error("commit session before response", "err", err,
-						"request_id", c.Response().Header().Get(echo.HeaderXRequestID))
-				}
-			})
-			return next(c)
+			return err
 		}
 	}
 }
 
-// commitSession commits the request's session if the middleware loaded one
-// and it has not been committed yet.
-func commitSession(c echo.Context) error {
-	st, ok := c.Get(ctxSession).(*sessionState)
-	if !ok || st.committed {
-		return nil
-	}
-	st.committed = true
-	return st.commit()
-}
-
-// sessionLoaded reports whether the session middleware ran for this request.
-func sessionLoaded(c echo.Context) bool {
-	_, ok := c.Get(ctxSession).(*sessionState)
-	return ok
+// sessionOf returns the request's session, or nil where the session
+// middleware does not run (probes, static files, the JSON API).
+func sessionOf(c echo.Context) *session.Session {
+	s, _ := c.Get(ctxSession).(*session.Session)
+	return s
 }
 
 // csrf protects every unsafe browser request with a double-submit token: a

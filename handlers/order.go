@@ -58,18 +58,16 @@ var errCheckoutLogin = apperr.Unauthorized("login_required", "Log in to check ou
 // cart_generation, both optional, both from the cart page).
 func (h *orderHandler) checkout(c echo.Context) error {
 	ctx := c.Request().Context()
-	uid := h.sessions.UserID(ctx)
+	sess := sessionOf(c)
+	uid := sess.UserID()
 	if uid == 0 {
 		if wantsJSON(c) {
 			return errCheckoutLogin
 		}
 		// The guest cart stays in the session and merges into the
 		// account's cart at login, so it is all there on the way back.
-		h.sessions.AddFlash(ctx, "info", "Log in to check out. Your cart will be waiting.")
-		if err := commitSession(c); err != nil {
-			return err
-		}
-		return c.Redirect(http.StatusSeeOther, "/login?next=/cart")
+		sess.AddFlash("info", "Log in to check out. Your cart will be waiting.")
+		return h.redirect(c, "/login?next=/cart")
 	}
 	expected, err := optionalInt(c.FormValue("expected_total_cents"), "expected_total_cents")
 	if err != nil {
@@ -104,14 +102,11 @@ func (h *orderHandler) checkout(c echo.Context) error {
 		out.Message = strings.TrimSpace(msg + " " + notice)
 		return h.json(c, http.StatusOK, out)
 	}
-	h.sessions.AddFlash(ctx, "success", msg)
+	sess.AddFlash("success", msg)
 	if notice != "" {
-		h.sessions.AddFlash(ctx, "info", notice)
+		sess.AddFlash("info", notice)
 	}
-	if err := commitSession(c); err != nil {
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, "/orders/"+strconv.FormatInt(o.ID, 10))
+	return h.redirect(c, "/orders/"+strconv.FormatInt(o.ID, 10))
 }
 
 // optionalInt parses a non-negative whole number from a hidden form field;
@@ -135,7 +130,7 @@ func (h *orderHandler) checkoutError(c echo.Context, err error) error {
 	if wantsJSON(c) || !(apperr.IsKind(err, apperr.KindInvalid) || apperr.IsKind(err, apperr.KindConflict)) {
 		return err
 	}
-	v, verr := h.cartView(c.Request().Context())
+	v, verr := h.cartView(c)
 	if verr != nil {
 		return verr
 	}

@@ -96,7 +96,7 @@ func (c *client) add(base, productID string, qty int) {
 
 func TestCheckout(t *testing.T) {
 	for _, kind := range stores {
-		t.Run(kind, func(t *testing.T) {
+		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			b := newBackend(t, kind)
 			s := startShop(t, b, "replica-a")
@@ -370,7 +370,7 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 // exactly one order is written and every submit is shown that order.
 func TestCheckoutDoubleSubmitThroughTwoInstances(t *testing.T) {
 	for _, kind := range stores {
-		t.Run(kind, func(t *testing.T) {
+		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			b := newBackend(t, kind)
 			shops := []*shop{startShop(t, b, "replica-a"), startShop(t, b, "replica-b")}
@@ -426,7 +426,7 @@ func TestCheckoutDoubleSubmitThroughTwoInstances(t *testing.T) {
 // anything below), and the other 40 hear that the lamp sold out.
 func TestLastUnitsThroughTwoInstances(t *testing.T) {
 	for _, kind := range stores {
-		t.Run(kind, func(t *testing.T) {
+		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			b := newBackend(t, kind)
 			shops := []*shop{startShop(t, b, "replica-a"), startShop(t, b, "replica-b")}

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ type web struct {
 	carts        *cart.Service
 	replica      string
 	showServedBy bool
+	logger       *slog.Logger
 }
 
 // wantsJSON reports whether the client asked for JSON instead of HTML.
@@ -30,36 +32,36 @@ func wantsJSON(c echo.Context) bool {
 
 // cartKey returns the cart of this session: the account's when signed in,
 // else the guest cart, else none.
-func (w *web) cartKey(ctx context.Context) (cart.Key, bool) {
-	if uid := w.sessions.UserID(ctx); uid != 0 {
+func cartKey(s *session.Session) (cart.Key, bool) {
+	if uid := s.UserID(); uid != 0 {
 		return cart.UserKey(uid), true
 	}
-	if id := w.sessions.CartID(ctx); id != "" {
+	if id := s.CartID(); id != "" {
 		return cart.GuestKey(id), true
 	}
 	return "", false
 }
 
 // cartKeyForWrite is cartKey that starts a guest cart when there is none.
-func (w *web) cartKeyForWrite(ctx context.Context) (cart.Key, error) {
-	if k, ok := w.cartKey(ctx); ok {
+func cartKeyForWrite(s *session.Session) (cart.Key, error) {
+	if k, ok := cartKey(s); ok {
 		return k, nil
 	}
 	id, err := cart.NewGuestID()
 	if err != nil {
 		return "", err
 	}
-	w.sessions.SetCartID(ctx, id)
+	s.SetCartID(id)
 	return cart.GuestKey(id), nil
 }
 
 // cartView loads the session's cart (empty when it has none).
-func (w *web) cartView(ctx context.Context) (cart.View, error) {
-	k, ok := w.cartKey(ctx)
+func (w *web) cartView(c echo.Context) (cart.View, error) {
+	k, ok := cartKey(sessionOf(c))
 	if !ok {
 		return cart.View{Items: []cart.Item{}}, nil
 	}
-	return w.carts.View(ctx, k)
+	return w.carts.View(c.Request().Context(), k)
 }
 
 // newPage fills the parts of a Page that the layout needs.
@@ -69,41 +71,57 @@ func (w *web) newPage(c echo.Context, name, title string) Page {
 		Title:        title,
 		CSRFToken:    csrfToken(c),
 		Replica:      w.replica,
-		StoreKind:    w.sessions.Kind(),
+		StoreKind:    string(w.sessions.Kind()),
 		ShowServedBy: w.showServedBy,
 	}
-	if sessionLoaded(c) {
-		ctx := c.Request().Context()
-		if w.sessions.UserID(ctx) != 0 {
-			p.User = &UserView{Email: w.sessions.Email(ctx)}
-		}
+	if s := sessionOf(c); s != nil && s.UserID() != 0 {
+		p.User = &UserView{Email: s.Email()}
 	}
 	return p
+}
+
+// save saves the request's session, once, before anything is written: the
+// one commit path of the browser routes. Every writer below calls it, and
+// the error handler too.
+func (w *web) save(c echo.Context) error {
+	s := sessionOf(c)
+	if s == nil {
+		return nil
+	}
+	// The request's context may already be cancelled when an error page is
+	// written (the timeout middleware cancels it as the handler returns);
+	// the save must still happen, within a bound of its own.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), commitTimeout)
+	defer cancel()
+	if err := s.Save(ctx, c.Response()); err != nil {
+		return apperr.Unavailable("save session", err)
+	}
+	return nil
 }
 
 // html renders a page for a handler: it adds the cart badge and the flash
 // messages, saves the session, renders into a buffer, and only then writes
 // the status and body.
 func (w *web) html(c echo.Context, status int, p Page) error {
-	ctx := c.Request().Context()
+	s := sessionOf(c)
 	if cd, ok := p.Data.(CartData); ok {
 		p.CartCount = cd.Cart.Count
-	} else if k, ok := w.cartKey(ctx); ok {
-		n, err := w.carts.Count(ctx, k)
+	} else if k, ok := cartKey(s); ok {
+		n, err := w.carts.Count(c.Request().Context(), k)
 		if err != nil {
 			return err
 		}
 		p.CartCount = n
 	}
-	for _, f := range w.sessions.PopFlashes(ctx) {
+	for _, f := range s.PopFlashes() {
 		p.Flashes = append(p.Flashes, Flash(f))
 	}
 	// Save before rendering (nothing is written yet), so the page knows the
 	// expiry this request leaves.
-	if err := commitSession(c); err != nil {
+	if err := w.save(c); err != nil {
 		return err
 	}
-	if idle, _ := w.sessions.Expiry(ctx); p.User != nil && !idle.IsZero() {
+	if idle, _ := s.Expiry(); p.User != nil && !idle.IsZero() {
 		p.SessionExpiresAt = idle.UTC().Format(time.RFC3339)
 	}
 	body, err := w.render.render(p)
@@ -113,12 +131,21 @@ func (w *web) html(c echo.Context, status int, p Page) error {
 	return c.HTMLBlob(status, body)
 }
 
-// json commits the session and writes v.
+// json saves the session and writes v.
 func (w *web) json(c echo.Context, status int, v any) error {
-	if err := commitSession(c); err != nil {
+	if err := w.save(c); err != nil {
 		return err
 	}
 	return c.JSON(status, v)
+}
+
+// redirect saves the session and sends the browser to target with 303 See
+// Other.
+func (w *web) redirect(c echo.Context, target string) error {
+	if err := w.save(c); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, target)
 }
 
 // done finishes a successful form POST: HTML clients are sent to target with
@@ -133,12 +160,9 @@ func (w *web) done(c echo.Context, target string, flash string, body func() (any
 		return w.json(c, http.StatusOK, v)
 	}
 	if flash != "" {
-		w.sessions.AddFlash(c.Request().Context(), "success", flash)
+		sessionOf(c).AddFlash("success", flash)
 	}
-	if err := commitSession(c); err != nil {
-		return err
-	}
-	return c.Redirect(http.StatusSeeOther, target)
+	return w.redirect(c, target)
 }
 
 // formError re-renders a form page with a validation error: HTML clients get

@@ -97,7 +97,7 @@ func measure(t *testing.T, m *metrics.Metrics, do func()) cost {
 // A regression (an extra read, a write on every request) fails here.
 func TestStoreRoundTrips(t *testing.T) {
 	for _, kind := range stores {
-		t.Run(kind, func(t *testing.T) {
+		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			b := newBackend(t, kind)
 			b.metrics = metrics.New()

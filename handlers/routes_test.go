@@ -16,11 +16,11 @@ import (
 )
 
 // stores are the session stores that must behave the same.
-var stores = []string{config.StoreRedis, config.StorePostgres}
+var stores = []config.Kind{config.StoreRedis, config.StorePostgres}
 
 func TestRoutes(t *testing.T) {
 	for _, kind := range stores {
-		t.Run(kind, func(t *testing.T) {
+		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			s := startShop(t, newBackend(t, kind), "replica-a")
 			testRoutes(t, s, kind)
@@ -28,7 +28,7 @@ func TestRoutes(t *testing.T) {
 	}
 }
 
-func testRoutes(t *testing.T, s *shop, kind string) {
+func testRoutes(t *testing.T, s *shop, kind config.Kind) {
 	t.Run("CatalogAsHTML", func(t *testing.T) {
 		c := newClient(t)
 		r := c.get(s.URL, "/", false)
@@ -243,7 +243,7 @@ func testRoutes(t *testing.T, s *shop, kind string) {
 		if loc := r.Header.Get("Location"); loc != "/" {
 			t.Errorf("Location = %q, want /", loc)
 		}
-		if si := c.session(s.URL); !si.Authenticated || si.Store != kind {
+		if si := c.session(s.URL); !si.Authenticated || si.Store != string(kind) {
 			t.Errorf("session after signup = %+v", si)
 		}
 		page := c.get(s.URL, "/", false)
@@ -438,7 +438,7 @@ func testRoutes(t *testing.T, s *shop, kind string) {
 		}
 		var si testenv.SessionInfo
 		r.JSON(t, &si)
-		if si.Store != kind || si.Replica != "replica-a" || !si.Exists || !si.Authenticated {
+		if si.Store != string(kind) || si.Replica != "replica-a" || !si.Exists || !si.Authenticated {
 			t.Errorf("/session = %+v", si)
 		}
 		for _, field := range []string{`"idle_expires_at"`, `"absolute_expires_at"`} {
@@ -512,7 +512,7 @@ func testRoutes(t *testing.T, s *shop, kind string) {
 // load balancer do: every one of them must count.
 func TestConcurrentAddsThroughTwoInstances(t *testing.T) {
 	for _, kind := range stores {
-		t.Run(kind, func(t *testing.T) {
+		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			b := newBackend(t, kind)
 			shops := []*shop{startShop(t, b, "replica-a"), startShop(t, b, "replica-b")}

@@ -3,7 +3,6 @@
 package handlers
 
 import (
-	"errors"
 	"log/slog"
 	"net"
 	"sync/atomic"
@@ -12,40 +11,9 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
-	"github.com/the-shop/shop/internal/account"
-	"github.com/the-shop/shop/internal/apitoken"
-	"github.com/the-shop/shop/internal/cart"
-	"github.com/the-shop/shop/internal/catalog"
+	"github.com/the-shop/shop/internal/app"
 	"github.com/the-shop/shop/internal/config"
-	"github.com/the-shop/shop/internal/metrics"
-	"github.com/the-shop/shop/internal/order"
-	"github.com/the-shop/shop/internal/session"
-	"github.com/the-shop/shop/internal/throttle"
 )
-
-// Deps are everything the HTTP layer needs, built by the caller (cmd/shop,
-// or a test) from the configuration.
-type Deps struct {
-	Config   config.Config
-	Logger   *slog.Logger
-	Sessions *session.Manager
-	Products *catalog.Store
-	Carts    *cart.Service
-	Accounts *account.Service
-	Orders   *order.Service
-	// Tokens issues and checks the JSON API's access tokens.
-	Tokens *apitoken.Issuer
-	// Guard throttles logins.
-	Guard *throttle.Guard
-	// Checks are the dependencies /readyz pings.
-	Checks []Check
-	// Draining, once true, makes /readyz answer 503 so that load balancers
-	// and `make restart` stop sending new work while in-flight requests
-	// finish. Nil means never draining.
-	Draining *atomic.Bool
-	// Metrics, when set, counts and times every request.
-	Metrics *metrics.Metrics
-}
 
 type server struct {
 	cfg     config.Config
@@ -61,51 +29,53 @@ type server struct {
 	api     *apiHandler
 }
 
-// New builds the shop's Echo instance: middleware, error handler and routes.
-// It fails when a template does not parse.
-func New(d Deps) (*echo.Echo, error) {
+// New builds the shop's Echo instance for a: middleware, error handler and
+// routes. draining, once true, makes /readyz answer 503 so that load
+// balancers and `make restart` stop sending new work while in-flight
+// requests finish (nil: never draining). It fails when a template does not
+// parse.
+func New(a *app.App, draining *atomic.Bool) (*echo.Echo, error) {
+	cfg := a.Config
 	// Every line logged with a request's context names its request id.
-	d.Logger = logWithRequestID(d.Logger)
-	a, err := newAssets()
+	logger := logWithRequestID(a.Logger)
+	assets, err := newAssets()
 	if err != nil {
 		return nil, err
 	}
-	r, err := newRenderer(a)
+	r, err := newRenderer(assets)
 	if err != nil {
 		return nil, err
 	}
 	w := &web{
 		render:       r,
-		sessions:     d.Sessions,
-		carts:        d.Carts,
-		replica:      d.Config.ReplicaName,
-		showServedBy: d.Config.ShowServedBy,
+		sessions:     a.Sessions,
+		carts:        a.Carts,
+		replica:      cfg.ReplicaName,
+		showServedBy: cfg.ShowServedBy,
+		logger:       logger,
 	}
 	s := &server{
-		cfg:     d.Config,
-		logger:  d.Logger,
-		assets:  a,
+		cfg:     cfg,
+		logger:  logger,
+		assets:  assets,
 		web:     w,
-		catalog: &catalogHandler{web: w, products: d.Products},
-		cart:    &cartHandler{web: w, products: d.Products},
-		system:  &systemHandler{web: w, checks: d.Checks, draining: d.Draining, idleTimeout: d.Config.SessionIdleTimeout, logger: d.Logger},
+		catalog: &catalogHandler{web: w, products: a.Products},
+		cart:    &cartHandler{web: w, products: a.Products},
+		system:  &systemHandler{web: w, checks: a.Checks, draining: draining, idleTimeout: cfg.SessionIdleTimeout, logger: logger},
 	}
-	s.account = &accountHandler{web: w, accounts: d.Accounts}
-	s.auth = &authHandler{web: w, accounts: d.Accounts, guard: d.Guard, home: s.catalog.catalogJSON}
-	if d.Orders == nil || d.Tokens == nil {
-		return nil, errors.New("handlers: Deps needs Orders and Tokens")
-	}
-	s.orders = &orderHandler{web: w, orders: d.Orders}
-	s.api = &apiHandler{accounts: d.Accounts, carts: d.Carts, tokens: d.Tokens, guard: d.Guard}
+	s.account = &accountHandler{web: w, accounts: a.Accounts}
+	s.auth = &authHandler{web: w, accounts: a.Accounts, guard: a.Guard, home: s.catalog.catalogJSON}
+	s.orders = &orderHandler{web: w, orders: a.Orders}
+	s.api = &apiHandler{accounts: a.Accounts, carts: a.Carts, tokens: a.Tokens, guard: a.Guard}
 
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
-	e.HTTPErrorHandler = w.errorHandler(d.Logger)
-	e.IPExtractor = ipExtractor(d.Config.TrustedProxies)
+	e.HTTPErrorHandler = w.errorHandler(logger)
+	e.IPExtractor = ipExtractor(cfg.TrustedProxies)
 
-	if d.Metrics != nil {
-		e.Use(observeHTTP(d.Metrics))
+	if a.Metrics != nil {
+		e.Use(observeHTTP(a.Metrics))
 	}
 	e.Use(
 		middleware.RequestIDWithConfig(middleware.RequestIDConfig{
@@ -114,8 +84,8 @@ func New(d Deps) (*echo.Echo, error) {
 			Generator: func() string { return newRequestID() },
 		}),
 		requestIDContext,
-		servedBy(d.Config.ReplicaName),
-		requestLogger(d.Logger),
+		servedBy(cfg.ReplicaName),
+		requestLogger(logger),
 		middleware.Recover(),
 		middleware.SecureWithConfig(middleware.SecureConfig{
 			XSSProtection:         "0",

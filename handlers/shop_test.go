@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,28 +12,19 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/the-shop/shop/handlers"
-	"github.com/the-shop/shop/internal/account"
-	"github.com/the-shop/shop/internal/apitoken"
-	"github.com/the-shop/shop/internal/cart"
-	"github.com/the-shop/shop/internal/catalog"
+	"github.com/the-shop/shop/internal/app"
 	"github.com/the-shop/shop/internal/config"
 	"github.com/the-shop/shop/internal/metrics"
-	"github.com/the-shop/shop/internal/order"
-	platformredis "github.com/the-shop/shop/internal/platform/redis"
-	"github.com/the-shop/shop/internal/session"
 	"github.com/the-shop/shop/internal/testenv"
-	"github.com/the-shop/shop/internal/throttle"
 )
 
 // backend is the state several shop instances can share: one database and
 // one Redis prefix, as replicas behind a load balancer do.
 type backend struct {
-	kind   string
+	kind   config.Kind
 	db     *pgxpool.Pool
 	redis  *redis.Pool
 	prefix string
-	// observer, when set, sees every session store operation.
-	observer session.Observer
 	// tweak, when set, changes the configuration of every instance.
 	tweak func(*config.Config)
 	// metrics, when set, observes every instance (stores, sessions,
@@ -44,7 +34,7 @@ type backend struct {
 	logs io.Writer
 }
 
-func newBackend(t testing.TB, kind string) *backend {
+func newBackend(t testing.TB, kind config.Kind) *backend {
 	t.Helper()
 	b := &backend{kind: kind, db: testenv.MustDatabase(t)}
 	if kind == config.StoreRedis {
@@ -53,13 +43,13 @@ func newBackend(t testing.TB, kind string) *backend {
 	return b
 }
 
-// testConfig is the configuration of a test replica: the contract's
+// testConfig is the configuration of a test replica: the documented
 // defaults with the test's store and the cheapest password hashing.
-func testConfig(t testing.TB, kind, replica string) config.Config {
+func testConfig(t testing.TB, kind config.Kind, replica string) config.Config {
 	t.Helper()
 	cfg, err := config.Load(func(name string) string {
 		return map[string]string{
-			"SESSION_STORE": kind,
+			"SESSION_STORE": string(kind),
 			"REPLICA_NAME":  replica,
 			"PASSWORD_COST": "4",
 		}[name]
@@ -72,15 +62,18 @@ func testConfig(t testing.TB, kind, replica string) config.Config {
 
 // shop is one running instance of the shop.
 type shop struct {
-	URL      string
-	Sessions *session.Manager
+	URL string
+	App *app.App
 }
 
-// startShop runs a shop instance on b behind an httptest server.
+// startShop runs a shop instance on b behind an httptest server, wired by
+// the composition root cmd/shop uses (app.New), on b's shared pools.
 func startShop(t testing.TB, b *backend, replica string) *shop {
 	t.Helper()
 	cfg := testConfig(t, b.kind, replica)
 	cfg.RedisKeyPrefix = b.prefix
+	// Every replica behind one balancer shares the API signing key.
+	cfg.JWTSecret = testJWTSecret
 	if b.tweak != nil {
 		b.tweak(&cfg)
 	}
@@ -88,77 +81,17 @@ func startShop(t testing.TB, b *backend, replica string) *shop {
 	if b.logs != nil {
 		logger = slog.New(slog.NewJSONHandler(b.logs, nil))
 	}
-	obs := b.observer
-	if b.metrics != nil {
-		obs = b.metrics.SessionObserver(b.kind)
-	}
-	opts, err := session.OptionsFrom(cfg, obs)
+	a, err := app.New(cfg, logger, app.Pools{DB: b.db, Redis: b.redis}, app.Options{Metrics: b.metrics})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if b.metrics != nil {
-		opts.Events = b.metrics.SessionEvent
-	}
-	sm, err := session.New(opts, b.db, b.redis)
-	if err != nil {
-		t.Fatal(err)
-	}
-	products := catalog.NewStore(b.db)
-	accounts, err := account.NewService(b.db, cfg.PasswordCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var store cart.Store
-	checks := []handlers.Check{{Name: "postgres", Ping: b.db.Ping}}
-	switch b.kind {
-	case config.StoreRedis:
-		store = cart.NewRedisStore(b.redis, b.prefix, cfg.CartTTL)
-		checks = append(checks, handlers.Check{Name: "redis", Ping: func(ctx context.Context) error { return platformredis.Ping(ctx, b.redis) }})
-	case config.StorePostgres:
-		store = cart.NewPostgresStore(b.db)
-	default:
-		store = cart.NewMemoryStore(cfg.CartTTL)
-	}
-	if cfg.JWTSecret == "" {
-		cfg.JWTSecret = testJWTSecret
-	}
-	tokens, err := apitoken.New([]byte(cfg.JWTSecret), cfg.JWTTTL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b.metrics != nil {
-		store = cart.Observe(store, b.metrics.CartObserver(b.kind))
-	}
-	carts := cart.NewService(store, products)
-	failures, err := throttle.NewStore(b.kind, b.db, b.redis, b.prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	guard := throttle.NewGuard(failures, throttle.Limits{
-		PerAccount: cfg.LoginMaxFailures, PerIP: cfg.LoginMaxFailuresPerIP, Window: cfg.LoginFailureWindow,
-	})
-	if b.metrics != nil {
-		guard.Observer = b.metrics.ThrottleEvent
-	}
-	e, err := handlers.New(handlers.Deps{
-		Config:   cfg,
-		Logger:   logger,
-		Sessions: sm,
-		Products: products,
-		Carts:    carts,
-		Accounts: accounts,
-		Orders:   order.NewService(b.db, carts),
-		Tokens:   tokens,
-		Guard:    guard,
-		Checks:   checks,
-		Metrics:  b.metrics,
-	})
+	e, err := handlers.New(a, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &shop{URL: srv.URL, Sessions: sm}
+	return &shop{URL: srv.URL, App: a}
 }
 
 // client is one browser (testenv.Browser) with the test's shorthand.

@@ -8,18 +8,13 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/the-shop/shop/internal/app"
 )
-
-// Check is one dependency that /readyz verifies.
-type Check struct {
-	Name string
-	Ping func(ctx context.Context) error
-}
 
 // systemHandler answers health, readiness and the /session debug route.
 type systemHandler struct {
 	*web
-	checks      []Check
+	checks      []app.Check
 	draining    *atomic.Bool
 	idleTimeout time.Duration
 	logger      *slog.Logger
@@ -66,19 +61,18 @@ type sessionJSON struct {
 // session answers GET /session, for debugging and workshops.
 func (h *systemHandler) session(c echo.Context) error {
 	// Save first, so the expiry shown is the one this request left.
-	if err := commitSession(c); err != nil {
+	if err := h.save(c); err != nil {
 		return err
 	}
-	ctx := c.Request().Context()
-	sm := h.sessions
+	s := sessionOf(c)
 	v := sessionJSON{
-		Store:         sm.Kind(),
+		Store:         string(h.sessions.Kind()),
 		Replica:       h.replica,
-		Authenticated: sm.UserID(ctx) != 0,
-		RememberMe:    sm.Remembered(ctx),
+		Authenticated: s.UserID() != 0,
+		RememberMe:    s.Remembered(),
 		IdleTimeout:   h.idleTimeout.String(),
 	}
-	if idle, absolute := sm.Expiry(ctx); !idle.IsZero() {
+	if idle, absolute := s.Expiry(); !idle.IsZero() {
 		v.Exists = true
 		v.IdleExpiresAt, v.ExpiresAt = &idle, &absolute
 	}

@@ -15,7 +15,7 @@ import (
 // clear 429, and other accounts are not affected.
 func TestLoginThrottling(t *testing.T) {
 	for _, kind := range stores {
-		t.Run(kind, func(t *testing.T) {
+		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			b := newBackend(t, kind)
 			b.tweak = func(c *config.Config) { c.LoginMaxFailures = 3 }

@@ -20,22 +20,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/the-shop/shop/handlers"
-	"github.com/the-shop/shop/internal/account"
-	"github.com/the-shop/shop/internal/apitoken"
-	"github.com/the-shop/shop/internal/cart"
-	"github.com/the-shop/shop/internal/catalog"
-	"github.com/the-shop/shop/internal/cleanup"
+	"github.com/the-shop/shop/internal/app"
 	"github.com/the-shop/shop/internal/config"
 	"github.com/the-shop/shop/internal/metrics"
-	"github.com/the-shop/shop/internal/order"
 	"github.com/the-shop/shop/internal/platform/postgres"
-	platformredis "github.com/the-shop/shop/internal/platform/redis"
-	"github.com/the-shop/shop/internal/session"
-	"github.com/the-shop/shop/internal/throttle"
 )
 
 const usage = `shop: a shopping cart that runs as many replicas behind a load balancer.
@@ -100,30 +89,16 @@ func keygen(stdout io.Writer) error {
 	return nil
 }
 
-// cleanupJob is the expiry cleanup for the configured stores.
-func cleanupJob(cfg config.Config, logger *slog.Logger, db *pgxpool.Pool, pool *redis.Pool) *cleanup.Job {
-	j := &cleanup.Job{DB: db, CartTTL: cfg.CartTTL, Batch: cleanup.DefaultBatch, Pause: cleanup.DefaultPause, Logger: logger}
-	if cfg.SessionStore == config.StoreRedis {
-		j.Redis, j.RedisPrefix = pool, cfg.RedisKeyPrefix
-	}
-	return j
-}
-
 // cleanupOnce makes one cleanup pass and prints what it removed.
 func cleanupOnce(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout io.Writer) error {
-	db, err := postgres.Open(ctx, cfg.DatabaseURL)
+	// A cron job must not race replicas that start up: it never migrates.
+	cfg.MigrateOnStart = false
+	a, err := app.Open(ctx, cfg, logger, app.Options{})
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	var pool *redis.Pool
-	if cfg.SessionStore == config.StoreRedis {
-		if pool, err = platformredis.Open(ctx, cfg.RedisURL); err != nil {
-			return err
-		}
-		defer pool.Close()
-	}
-	res, err := cleanupJob(cfg, logger, db, pool).Run(ctx)
+	defer a.Close()
+	res, err := a.Cleanup.Run(ctx)
 	if err != nil {
 		return err
 	}
@@ -196,43 +171,13 @@ func migrate(ctx context.Context, cfg config.Config, logger *slog.Logger, args [
 // in-flight requests for at most SHUTDOWN_TIMEOUT.
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	m := metrics.New()
-	db, err := postgres.Open(ctx, cfg.DatabaseURL, func(c *pgxpool.Config) { c.ConnConfig.Tracer = m.DBTracer() })
+	a, err := app.Open(ctx, cfg, logger, app.Options{Metrics: m})
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if cfg.MigrateOnStart {
-		m, err := postgres.NewMigrator(db, logger)
-		if err != nil {
-			return err
-		}
-		n, err := m.Up(ctx)
-		m.Close()
-		if err != nil {
-			return err
-		}
-		logger.Info("migrations applied", "count", n)
-	}
-
-	var pool *redis.Pool
-	if cfg.SessionStore == config.StoreRedis {
-		if pool, err = platformredis.Open(ctx, cfg.RedisURL); err != nil {
-			return err
-		}
-		defer pool.Close()
-	}
-	if cfg.SessionStore == config.StoreMemory {
-		logger.Warn("SESSION_STORE=memory keeps sessions and carts in this process: " +
-			"with more than one replica, users lose their login and cart as requests move between replicas. " +
-			"Use it only to see that happen (workshops).")
-	}
-
-	deps, err := buildDeps(cfg, logger, db, pool, m)
-	if err != nil {
-		return err
-	}
-	deps.Draining = new(atomic.Bool)
-	e, err := handlers.New(deps)
+	defer a.Close()
+	draining := new(atomic.Bool)
+	e, err := handlers.New(a, draining)
 	if err != nil {
 		return err
 	}
@@ -253,9 +198,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	logger.Info("shop listening", "addr", ln.Addr().String(), "session_store", cfg.SessionStore)
 
 	if cfg.CleanupInterval > 0 {
-		j := cleanupJob(cfg, logger, db, pool)
-		j.Observer = m.CleanupPass
-		go j.Schedule(ctx, cfg.CleanupInterval)
+		go a.Cleanup.Schedule(ctx, cfg.CleanupInterval)
 	}
 
 	errc := make(chan error, 2)
@@ -275,7 +218,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	// Fail readiness first, then stop accepting connections and let the
 	// requests in flight finish: nginx retries anything refused on another
 	// replica, so a rolling restart drops nothing.
-	deps.Draining.Store(true)
+	draining.Store(true)
 	logger.Info("shutting down", "timeout", cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
@@ -308,89 +251,4 @@ func serveAdmin(addr string, m *metrics.Metrics, logger *slog.Logger, errc chan<
 		}
 	}()
 	return srv, nil
-}
-
-// buildDeps wires the domain services for the configured store. m, when
-// set, observes the stores, sessions, logins and requests.
-func buildDeps(cfg config.Config, logger *slog.Logger, db *pgxpool.Pool, pool *redis.Pool, m *metrics.Metrics) (handlers.Deps, error) {
-	var obs session.Observer
-	if m != nil {
-		obs = m.SessionObserver(cfg.SessionStore)
-	}
-	opts, err := session.OptionsFrom(cfg, obs)
-	if err != nil {
-		return handlers.Deps{}, err
-	}
-	if m != nil {
-		opts.Events = m.SessionEvent
-	}
-	sm, err := session.New(opts, db, pool)
-	if err != nil {
-		return handlers.Deps{}, err
-	}
-	products := catalog.NewStore(db)
-	accounts, err := account.NewService(db, cfg.PasswordCost)
-	if err != nil {
-		return handlers.Deps{}, err
-	}
-	var carts cart.Store
-	checks := []handlers.Check{{Name: "postgres", Ping: db.Ping}}
-	switch cfg.SessionStore {
-	case config.StoreRedis:
-		carts = cart.NewRedisStore(pool, cfg.RedisKeyPrefix, cfg.CartTTL)
-		checks = append(checks, handlers.Check{Name: "redis", Ping: func(ctx context.Context) error { return platformredis.Ping(ctx, pool) }})
-	case config.StorePostgres:
-		carts = cart.NewPostgresStore(db)
-	default:
-		carts = cart.NewMemoryStore(cfg.CartTTL)
-	}
-	tokens, err := apiTokens(cfg, logger)
-	if err != nil {
-		return handlers.Deps{}, err
-	}
-	if m != nil {
-		carts = cart.Observe(carts, m.CartObserver(cfg.SessionStore))
-	}
-	cartService := cart.NewService(carts, products)
-	failures, err := throttle.NewStore(cfg.SessionStore, db, pool, cfg.RedisKeyPrefix)
-	if err != nil {
-		return handlers.Deps{}, err
-	}
-	guard := throttle.NewGuard(failures, throttle.Limits{
-		PerAccount: cfg.LoginMaxFailures, PerIP: cfg.LoginMaxFailuresPerIP, Window: cfg.LoginFailureWindow,
-	})
-	if m != nil {
-		guard.Observer = m.ThrottleEvent
-	}
-	return handlers.Deps{
-		Metrics:  m,
-		Guard:    guard,
-		Config:   cfg,
-		Logger:   logger,
-		Sessions: sm,
-		Products: products,
-		Carts:    cartService,
-		Accounts: accounts,
-		Orders:   order.NewService(db, cartService),
-		Tokens:   tokens,
-		Checks:   checks,
-	}, nil
-}
-
-// apiTokens signs API tokens with JWT_SECRET. Without one, this replica
-// makes up its own: fine for one replica in development, but then a token
-// works only on the replica that issued it and only until it restarts, so
-// every replica behind one load balancer needs the same JWT_SECRET
-// (`make up` generates one for all of them).
-func apiTokens(cfg config.Config, logger *slog.Logger) (*apitoken.Issuer, error) {
-	secret := []byte(cfg.JWTSecret)
-	if len(secret) == 0 {
-		var err error
-		if secret, err = apitoken.NewSecret(); err != nil {
-			return nil, err
-		}
-		logger.Warn("JWT_SECRET is not set: API tokens are signed with a random key of this replica. " +
-			"They fail on other replicas and after a restart. Set the same JWT_SECRET (32 bytes or more) on every replica in production.")
-	}
-	return apitoken.New(secret, cfg.JWTTTL)
 }

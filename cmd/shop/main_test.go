@@ -95,8 +95,8 @@ func TestMigrateCommand(t *testing.T) {
 // TestServeStartsAndDrains runs a real replica on a free port, checks that it
 // migrates, answers, and stops cleanly when its context ends (as on SIGTERM).
 func TestServeStartsAndDrains(t *testing.T) {
-	for _, kind := range []string{config.StoreRedis, config.StorePostgres, config.StoreMemory} {
-		t.Run(kind, func(t *testing.T) {
+	for _, kind := range []config.Kind{config.StoreRedis, config.StorePostgres, config.StoreMemory} {
+		t.Run(string(kind), func(t *testing.T) {
 			_, prefix := testenv.MustRedis(t)
 			addr := freeAddr(t)
 			var logs testenv.SyncBuffer
@@ -106,11 +106,11 @@ func TestServeStartsAndDrains(t *testing.T) {
 			go func() {
 				done <- run(ctx, nil, envMap(map[string]string{
 					"ADDR":             addr,
-					"REPLICA_NAME":     "test-" + kind,
+					"REPLICA_NAME":     "test-" + string(kind),
 					"DATABASE_URL":     testenv.MustEmptyDatabase(t),
 					"REDIS_URL":        testenv.RedisURL(),
 					"REDIS_KEY_PREFIX": prefix,
-					"SESSION_STORE":    kind,
+					"SESSION_STORE":    string(kind),
 					"LOG_FORMAT":       "json",
 					"SHUTDOWN_TIMEOUT": "5s",
 				}), &logs, &logs)
@@ -121,7 +121,7 @@ func TestServeStartsAndDrains(t *testing.T) {
 				t.Fatal(err)
 			}
 			res.Body.Close()
-			if res.StatusCode != http.StatusOK || res.Header.Get("X-Served-By") != "test-"+kind {
+			if res.StatusCode != http.StatusOK || res.Header.Get("X-Served-By") != "test-"+string(kind) {
 				t.Errorf("GET /: %d, X-Served-By %q", res.StatusCode, res.Header.Get("X-Served-By"))
 			}
 			cancel()

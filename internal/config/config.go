@@ -15,11 +15,15 @@ import (
 	"time"
 )
 
-// Session store kinds accepted by SESSION_STORE.
+// Kind names where sessions, carts and login-failure counters live
+// (SESSION_STORE). It is the shop's one type for the store kind.
+type Kind string
+
+// The store kinds SESSION_STORE accepts.
 const (
-	StoreRedis    = "redis"
-	StorePostgres = "postgres"
-	StoreMemory   = "memory"
+	StoreRedis    Kind = "redis"
+	StorePostgres Kind = "postgres"
+	StoreMemory   Kind = "memory"
 )
 
 // Config is the whole configuration of one replica.
@@ -32,7 +36,7 @@ type Config struct {
 	// shops (or tests) can share one Redis.
 	RedisKeyPrefix string
 
-	SessionStore            string
+	SessionStore            Kind
 	SessionCookieName       string
 	SessionCookieSecure     bool
 	SessionIdleTimeout      time.Duration
@@ -90,7 +94,7 @@ func Vars() []Var {
 		{"DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shop?sslmode=disable", "PostgreSQL connection URL"},
 		{"REDIS_URL", "redis://127.0.0.1:6379/0", "Redis connection URL"},
 		{"REDIS_KEY_PREFIX", "shop:", "prefix of every Redis key the shop writes"},
-		{"SESSION_STORE", StoreRedis, "session and cart store: redis, postgres or memory (memory: one replica only, for workshops)"},
+		{"SESSION_STORE", string(StoreRedis), "session and cart store: redis, postgres or memory (memory: one replica only, for workshops)"},
 		{"SESSION_COOKIE_NAME", "session", "session cookie name"},
 		{"SESSION_COOKIE_SECURE", "false", "mark the session cookie Secure (set true when served over HTTPS)"},
 		{"SESSION_IDLE_TIMEOUT", "30m", "a session unused this long expires"},
@@ -145,7 +149,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DatabaseURL:             p.url("DATABASE_URL", "postgres", "postgresql"),
 		RedisURL:                p.url("REDIS_URL", "redis", "rediss"),
 		RedisKeyPrefix:          p.str("REDIS_KEY_PREFIX"),
-		SessionStore:            p.oneOf("SESSION_STORE", StoreRedis, StorePostgres, StoreMemory),
+		SessionStore:            Kind(p.oneOf("SESSION_STORE", string(StoreRedis), string(StorePostgres), string(StoreMemory))),
 		SessionCookieName:       p.str("SESSION_COOKIE_NAME"),
 		SessionCookieSecure:     p.bool("SESSION_COOKIE_SECURE"),
 		SessionIdleTimeout:      p.duration("SESSION_IDLE_TIMEOUT", time.Second),

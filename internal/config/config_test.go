@@ -37,7 +37,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"ADDR", c.Addr, ":8080"},
 		{"DATABASE_URL", c.DatabaseURL, "postgres://postgres@127.0.0.1:5432/shop?sslmode=disable"},
 		{"REDIS_URL", c.RedisURL, "redis://127.0.0.1:6379/0"},
-		{"SESSION_STORE", c.SessionStore, "redis"},
+		{"SESSION_STORE", string(c.SessionStore), "redis"},
 		{"SESSION_COOKIE_NAME", c.SessionCookieName, "session"},
 		{"LOG_FORMAT", c.LogFormat, "text"},
 		{"LOG_LEVEL", c.LogLevel, "info"},

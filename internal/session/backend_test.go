@@ -9,29 +9,30 @@ import (
 
 	"github.com/alexedwards/scs/v2"
 
+	"github.com/the-shop/shop/internal/config"
 	"github.com/the-shop/shop/internal/testenv"
 )
 
 // backends returns one of each backend on isolated real storage.
-func backends(t *testing.T) map[string]backend {
+func backends(t *testing.T) map[config.Kind]backend {
 	t.Helper()
 	pool, prefix := testenv.MustRedis(t)
-	return map[string]backend{
-		KindRedis:    newRedisBackend(pool, prefix),
-		KindPostgres: &postgresBackend{db: testenv.MustDatabase(t)},
-		KindMemory:   newMemoryBackend(),
+	return map[config.Kind]backend{
+		config.StoreRedis:    newRedisBackend(pool, prefix),
+		config.StorePostgres: &postgresBackend{db: testenv.MustDatabase(t)},
+		config.StoreMemory:   newMemoryBackend(),
 	}
 }
 
 func TestBackendConformance(t *testing.T) {
 	t.Parallel()
 	for kind, b := range backends(t) {
-		t.Run(kind, func(t *testing.T) {
+		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			ctx := context.Background()
 			now := time.Now().UTC().Truncate(time.Millisecond)
 			userID := int64(0)
-			if kind == KindPostgres {
+			if kind == config.StorePostgres {
 				// sessions.user_id references users.
 				pb := b.(*postgresBackend)
 				if err := pb.db.QueryRow(ctx, `INSERT INTO users (email, password_hash) VALUES ('b@example.com', 'x') RETURNING id`).Scan(&userID); err != nil {
@@ -175,35 +176,27 @@ func (c counter) observe(op Op, _ time.Duration, _ error) { c[op]++ }
 func TestTouchInterval(t *testing.T) {
 	t.Parallel()
 	for kind := range backends(t) {
-		t.Run(kind, func(t *testing.T) {
+		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
-			pool, prefix := testenv.MustRedis(t)
 			ops := counter{}
-			m, err := New(Options{Kind: kind, CookieName: "session", IdleTimeout: time.Minute, Lifetime: time.Hour,
-				RememberLifetime: 2 * time.Hour, TouchInterval: 300 * time.Millisecond, RedisPrefix: prefix, Observer: ops.observe},
-				testenv.MustDatabase(t), pool)
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, _ := m.Load(context.Background(), "", "", "")
-			m.Put(ctx, "k", "v")
+			m, _ := newTestManager(t, Options{Kind: kind, CookieName: "session", IdleTimeout: time.Minute, Lifetime: time.Hour,
+				RememberLifetime: 2 * time.Hour, TouchInterval: 300 * time.Millisecond, Observer: ops.observe})
+			s := mustLoad(t, m, "")
+			s.put("k", "v")
 			rec := httptest.NewRecorder()
-			if err := m.Save(ctx, rec); err != nil {
+			if err := s.Save(context.Background(), rec); err != nil {
 				t.Fatal(err)
 			}
 			token := rec.Result().Cookies()[0].Value
 			request := func() (idle time.Time) {
-				ctx, err := m.Load(context.Background(), token, "", "")
-				if err != nil {
-					t.Fatal(err)
-				}
-				if m.GetString(ctx, "k") != "v" {
+				s := mustLoad(t, m, token)
+				if s.getString("k") != "v" {
 					t.Fatal("session lost")
 				}
-				if err := m.Save(ctx, httptest.NewRecorder()); err != nil {
+				if err := s.Save(context.Background(), httptest.NewRecorder()); err != nil {
 					t.Fatal(err)
 				}
-				idle, _ = m.Expiry(ctx)
+				idle, _ = s.Expiry()
 				return idle
 			}
 			first := request()
@@ -296,41 +289,38 @@ func TestEncryptedAtRest(t *testing.T) {
 	t.Parallel()
 	k1, k2 := bytes.Repeat([]byte{9}, 32), bytes.Repeat([]byte{8}, 32)
 	for kind := range backends(t) {
-		if kind == KindMemory {
+		if kind == config.StoreMemory {
 			continue
 		}
-		t.Run(kind, func(t *testing.T) {
+		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
-			pool, prefix := testenv.MustRedis(t)
-			db := testenv.MustDatabase(t)
+			st := newTestStorage(t, kind)
 			manager := func(keys ...[]byte) *Manager {
 				codec, err := NewEncryptedCodec(scs.GobCodec{}, keys)
 				if err != nil {
 					t.Fatal(err)
 				}
 				m, err := New(Options{Kind: kind, CookieName: "session", IdleTimeout: time.Minute, Lifetime: time.Hour,
-					RememberLifetime: time.Hour, RedisPrefix: prefix, Codec: codec}, db, pool)
+					RememberLifetime: time.Hour, Codec: codec}, st.backend)
 				if err != nil {
 					t.Fatal(err)
 				}
 				return m
 			}
 			m := manager(k1)
-			ctx, _ := m.Load(context.Background(), "", "", "")
-			m.Put(ctx, "email", "plaintext-marker@example.com")
-			token, _, err := m.Commit(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := mustLoad(t, m, "")
+			s.put("email", "plaintext-marker@example.com")
+			token := mustSave(t, s)
+			db, pool, prefix := st.db, st.pool, st.prefix
 			var raw []byte
-			if kind == KindPostgres {
+			if kind == config.StorePostgres {
 				if err := db.QueryRow(context.Background(), `SELECT data FROM sessions`).Scan(&raw); err != nil {
 					t.Fatal(err)
 				}
 			} else {
 				conn := pool.Get()
 				defer conn.Close()
-				id := requestFrom(ctx).id
+				id := s.r.id
 				v, err := conn.Do("GET", prefix+"session:"+id)
 				if err != nil || v == nil {
 					t.Fatalf("read the stored session: %v %v", v, err)
@@ -341,8 +331,8 @@ func TestEncryptedAtRest(t *testing.T) {
 				t.Errorf("stored bytes (%d) contain the plaintext", len(raw))
 			}
 			rotated := manager(k2, k1)
-			ctx2, err := rotated.Load(context.Background(), token, "", "")
-			if err != nil || rotated.GetString(ctx2, "email") != "plaintext-marker@example.com" {
+			s2, err := rotated.Load(context.Background(), token, Request{})
+			if err != nil || s2.getString("email") != "plaintext-marker@example.com" {
 				t.Errorf("after rotation the session is lost: %v", err)
 			}
 		})

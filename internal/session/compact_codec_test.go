@@ -7,8 +7,7 @@ import (
 	"time"
 
 	"github.com/alexedwards/scs/v2"
-
-	"github.com/the-shop/shop/internal/testenv"
+	"github.com/the-shop/shop/internal/config"
 )
 
 // typicalSession is what the shop keeps for a signed-in user who asked to
@@ -159,49 +158,37 @@ func TestCompactCodec(t *testing.T) {
 // the compact codec, and is rewritten compactly at its next change.
 func TestGobSessionsSurviveTheSwitch(t *testing.T) {
 	t.Parallel()
-	pool, prefix := testenv.MustRedis(t)
-	db := testenv.MustDatabase(t)
-	for _, kind := range []string{KindRedis, KindPostgres} {
-		t.Run(kind, func(t *testing.T) {
+	for _, kind := range []config.Kind{config.StoreRedis, config.StorePostgres} {
+		t.Run(string(kind), func(t *testing.T) {
+			st := newTestStorage(t, kind)
 			opts := Options{Kind: kind, CookieName: "session", IdleTimeout: time.Hour, Lifetime: 24 * time.Hour,
-				RememberLifetime: 48 * time.Hour, RedisPrefix: prefix}
+				RememberLifetime: 48 * time.Hour}
 			gobOpts := opts
 			gobOpts.Codec = scs.GobCodec{}
-			old, err := New(gobOpts, db, pool)
+			old, err := New(gobOpts, st.backend)
 			if err != nil {
 				t.Fatal(err)
 			}
-			cur, err := New(opts, db, pool)
+			cur, err := New(opts, st.backend)
 			if err != nil {
 				t.Fatal(err)
 			}
 
-			ctx, err := old.Load(t.Context(), "", "192.0.2.1", "agent")
-			if err != nil {
-				t.Fatal(err)
-			}
-			old.SetCartID(ctx, "guest-cart-1")
-			token, _, err := old.Commit(ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			data, _, _, err := cur.b.find(t.Context(), requestFrom(ctx).id)
+			s := mustLoad(t, old, "")
+			s.SetCartID("guest-cart-1")
+			token := mustSave(t, s)
+			data, _, _, err := cur.b.find(t.Context(), s.r.id)
 			if err != nil || bytes.HasPrefix(data, compactMagic[:]) {
 				t.Fatalf("the gob replica stored % x… (%v)", data[:min(4, len(data))], err)
 			}
 
-			ctx, err = cur.Load(t.Context(), token, "192.0.2.1", "agent")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := cur.CartID(ctx); got != "guest-cart-1" {
+			s = mustLoad(t, cur, token)
+			if got := s.CartID(); got != "guest-cart-1" {
 				t.Fatalf("cart after the switch = %q, want guest-cart-1", got)
 			}
-			cur.AddFlash(ctx, "info", "changed")
-			if _, _, err := cur.Commit(ctx); err != nil {
-				t.Fatal(err)
-			}
-			data, _, found, err := cur.b.find(t.Context(), requestFrom(ctx).id)
+			s.AddFlash("info", "changed")
+			mustSave(t, s)
+			data, _, found, err := cur.b.find(t.Context(), s.r.id)
 			if err != nil || !found || !bytes.HasPrefix(data, compactMagic[:]) {
 				t.Errorf("after a change the session is stored as % x… (found %v, %v), want the compact prefix", data[:min(4, len(data))], found, err)
 			}

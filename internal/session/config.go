@@ -16,7 +16,6 @@ func OptionsFrom(cfg config.Config, obs Observer) (Options, error) {
 		Lifetime:         cfg.SessionLifetime,
 		RememberLifetime: cfg.SessionRememberLifetime,
 		TouchInterval:    cfg.SessionTouchInterval,
-		RedisPrefix:      cfg.RedisKeyPrefix,
 		Replica:          cfg.ReplicaName,
 		Observer:         obs,
 	}

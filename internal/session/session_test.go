@@ -1,4 +1,4 @@
-package session_test
+package session
 
 import (
 	"context"
@@ -12,43 +12,25 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/the-shop/shop/internal/session"
+	"github.com/the-shop/shop/internal/config"
 	"github.com/the-shop/shop/internal/testenv"
 )
 
-func options(kind, redisPrefix string) session.Options {
-	return session.Options{
+func options(kind config.Kind) Options {
+	return Options{
 		Kind:             kind,
 		CookieName:       "session",
 		IdleTimeout:      30 * time.Minute,
 		Lifetime:         24 * time.Hour,
 		RememberLifetime: 720 * time.Hour,
-		RedisPrefix:      redisPrefix,
 	}
 }
 
 // newManager builds a Manager of kind on real backing stores.
-func newManager(t *testing.T, kind string) (*session.Manager, *pgxpool.Pool) {
+func newManager(t *testing.T, kind config.Kind) (*Manager, *pgxpool.Pool) {
 	t.Helper()
-	var db *pgxpool.Pool
-	opts := options(kind, "")
-	switch kind {
-	case session.KindPostgres:
-		db = testenv.MustDatabase(t)
-	case session.KindRedis:
-		pool, prefix := testenv.MustRedis(t)
-		opts.RedisPrefix = prefix
-		m, err := session.New(opts, nil, pool)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m, nil
-	}
-	m, err := session.New(opts, db, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m, db
+	m, st := newTestManager(t, options(kind))
+	return m, st.db
 }
 
 // storeHash is the token scs hands the store when HashTokenInStore is set:
@@ -56,24 +38,6 @@ func newManager(t *testing.T, kind string) (*session.Manager, *pgxpool.Pool) {
 func storeHash(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
-func mustLoad(t *testing.T, m *session.Manager, token string) context.Context {
-	t.Helper()
-	ctx, err := m.Load(context.Background(), token, "192.0.2.1", "test-agent")
-	if err != nil {
-		t.Fatalf("Load: %v", err)
-	}
-	return ctx
-}
-
-func mustCommit(t *testing.T, m *session.Manager, ctx context.Context) string {
-	t.Helper()
-	token, _, err := m.Commit(ctx)
-	if err != nil {
-		t.Fatalf("Commit: %v", err)
-	}
-	return token
 }
 
 func mustInsertUser(t *testing.T, db *pgxpool.Pool, email string) int64 {
@@ -90,41 +54,38 @@ func mustInsertUser(t *testing.T, db *pgxpool.Pool, email string) int64 {
 func TestNew(t *testing.T) {
 	t.Parallel()
 
-	for _, kind := range []string{session.KindRedis, session.KindPostgres, session.KindMemory} {
-		t.Run("Builds"+strings.ToUpper(kind[:1])+kind[1:]+"Manager", func(t *testing.T) {
+	for _, kind := range []config.Kind{config.StoreRedis, config.StorePostgres, config.StoreMemory} {
+		t.Run("Builds"+strings.ToUpper(string(kind[:1]))+string(kind[1:])+"Manager", func(t *testing.T) {
 			t.Parallel()
 			m, _ := newManager(t, kind)
 			if m.Kind() != kind {
 				t.Errorf("Kind() = %q, want %q", m.Kind(), kind)
 			}
-			if !m.HashTokenInStore {
+			if !m.scs.HashTokenInStore {
 				t.Error("HashTokenInStore = false, want true")
 			}
-			c := m.Cookie
+			c := m.scs.Cookie
 			if c.Name != "session" || !c.HttpOnly || c.Path != "/" || c.SameSite != http.SameSiteLaxMode || c.Persist {
 				t.Errorf("cookie = %+v, want name session, HttpOnly, Path /, SameSite Lax, not persistent", c)
 			}
 			// The manager really talks to its store: a value survives a
 			// commit and a load with the token.
 			ctx := mustLoad(t, m, "")
-			m.SetCartID(ctx, "cart-"+kind)
-			token := mustCommit(t, m, ctx)
-			if got := m.CartID(mustLoad(t, m, token)); got != "cart-"+kind {
-				t.Errorf("CartID after Commit and Load = %q, want %q", got, "cart-"+kind)
+			ctx.SetCartID("cart-" + string(kind))
+			token := mustSave(t, ctx)
+			if got := mustLoad(t, m, token).CartID(); got != "cart-"+string(kind) {
+				t.Errorf("CartID after Commit and Load = %q, want %q", got, "cart-"+string(kind))
 			}
 		})
 	}
 
 	t.Run("RedisStoreKeysAreUnderPrefix", func(t *testing.T) {
 		t.Parallel()
-		pool, prefix := testenv.MustRedis(t)
-		m, err := session.New(options(session.KindRedis, prefix), nil, pool)
-		if err != nil {
-			t.Fatal(err)
-		}
+		m, st := newTestManager(t, options(config.StoreRedis))
+		pool, prefix := st.pool, st.prefix
 		ctx := mustLoad(t, m, "")
-		m.SetCartID(ctx, "x")
-		token := mustCommit(t, m, ctx)
+		ctx.SetCartID("x")
+		token := mustSave(t, ctx)
 		keys := testenv.Keys(t, pool, prefix)
 		slices.Sort(keys)
 		want := []string{prefix + "session-seen:" + storeHash(token), prefix + "session:" + storeHash(token)}
@@ -136,53 +97,31 @@ func TestNew(t *testing.T) {
 
 	t.Run("CookieSecureFollowsOptions", func(t *testing.T) {
 		t.Parallel()
-		opts := options(session.KindMemory, "")
+		opts := options(config.StoreMemory)
 		opts.CookieSecure = true
-		m, err := session.New(opts, nil, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !m.Cookie.Secure {
+		m, _ := newTestManager(t, opts)
+		if !m.scs.Cookie.Secure {
 			t.Error("Cookie.Secure = false, want true")
 		}
 		// scs's idle timeout stays off: the Manager applies it, so that an
 		// unchanged session is not rewritten on every request.
-		if m.IdleTimeout != 0 || m.Lifetime != opts.Lifetime {
-			t.Errorf("scs timeouts = %v/%v, want 0/%v", m.IdleTimeout, m.Lifetime, opts.Lifetime)
+		if m.scs.IdleTimeout != 0 || m.scs.Lifetime != opts.Lifetime {
+			t.Errorf("scs timeouts = %v/%v, want 0/%v", m.scs.IdleTimeout, m.scs.Lifetime, opts.Lifetime)
 		}
 	})
 
-	db := testenv.MustDatabase(t)
-	pool, _ := testenv.MustRedis(t)
-	rejects := []struct {
-		name string
-		kind string
-		db   *pgxpool.Pool
-		pool bool
-	}{
-		{"RejectsUnknownKind", "mysql", db, true},
-		{"RejectsEmptyKind", "", db, true},
-		{"RejectsRedisWithoutPool", session.KindRedis, db, false},
-		{"RejectsPostgresWithoutDatabase", session.KindPostgres, nil, true},
-	}
-	for _, tt := range rejects {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			p := pool
-			if !tt.pool {
-				p = nil
-			}
-			m, err := session.New(options(tt.kind, ""), tt.db, p)
-			if err == nil || m != nil {
-				t.Errorf("New(kind %q) = %v, %v; want nil and an error", tt.kind, m, err)
-			}
-		})
-	}
+	t.Run("RejectsNoBackend", func(t *testing.T) {
+		t.Parallel()
+		m, err := New(options(config.StoreRedis), Backend{})
+		if err == nil || m != nil {
+			t.Errorf("New without a backend = %v, %v; want nil and an error", m, err)
+		}
+	})
 }
 
 func TestPostgresStore(t *testing.T) {
 	t.Parallel()
-	m, db := newManager(t, session.KindPostgres)
+	m, db := newManager(t, config.StorePostgres)
 	ctx := context.Background()
 
 	t.Run("CommitStoresHashedTokenAndUserID", func(t *testing.T) {
@@ -190,11 +129,11 @@ func TestPostgresStore(t *testing.T) {
 		const email = "commit@example.com"
 		uid := mustInsertUser(t, db, email)
 		sctx := mustLoad(t, m, "")
-		m.SetCartID(sctx, "guest-cart")
-		if err := m.Login(sctx, uid, email, false); err != nil {
+		sctx.SetCartID("guest-cart")
+		if err := sctx.Login(context.Background(), uid, email, false); err != nil {
 			t.Fatal(err)
 		}
-		token := mustCommit(t, m, sctx)
+		token := mustSave(t, sctx)
 
 		var stored string
 		var storedUser *int64
@@ -219,17 +158,17 @@ func TestPostgresStore(t *testing.T) {
 			t.Errorf("rows keyed by the cookie token = %d, %v; want 0", raw, err)
 		}
 		loaded := mustLoad(t, m, token)
-		if m.UserID(loaded) != uid || m.Email(loaded) != email || m.CartID(loaded) != "guest-cart" {
+		if loaded.UserID() != uid || loaded.Email() != email || loaded.CartID() != "guest-cart" {
 			t.Errorf("loaded session: user %d %q cart %q; want %d %q guest-cart",
-				m.UserID(loaded), m.Email(loaded), m.CartID(loaded), uid, email)
+				loaded.UserID(), loaded.Email(), loaded.CartID(), uid, email)
 		}
 	})
 
 	t.Run("GuestCommitHasNoUserID", func(t *testing.T) {
 		t.Parallel()
 		sctx := mustLoad(t, m, "")
-		m.SetCartID(sctx, "guest")
-		token := mustCommit(t, m, sctx)
+		sctx.SetCartID("guest")
+		token := mustSave(t, sctx)
 		var storedUser *int64
 		if err := db.QueryRow(ctx, `SELECT user_id FROM sessions WHERE token = $1`, storeHash(token)).Scan(&storedUser); err != nil {
 			t.Fatal(err)
@@ -244,14 +183,14 @@ func TestPostgresStore(t *testing.T) {
 		const email = "renew@example.com"
 		uid := mustInsertUser(t, db, email)
 		guest := mustLoad(t, m, "")
-		m.SetCartID(guest, "c")
-		before := mustCommit(t, m, guest)
+		guest.SetCartID("c")
+		before := mustSave(t, guest)
 
 		sctx := mustLoad(t, m, before)
-		if err := m.Login(sctx, uid, email, false); err != nil {
+		if err := sctx.Login(context.Background(), uid, email, false); err != nil {
 			t.Fatal(err)
 		}
-		after := mustCommit(t, m, sctx)
+		after := mustSave(t, sctx)
 		if after == before {
 			t.Fatal("Login kept the session token; a planted token would survive login")
 		}
@@ -259,7 +198,7 @@ func TestPostgresStore(t *testing.T) {
 		if err := db.QueryRow(ctx, `SELECT count(*) FROM sessions WHERE token = $1`, storeHash(before)).Scan(&n); err != nil || n != 0 {
 			t.Errorf("the pre-login session is still stored (%d rows, %v)", n, err)
 		}
-		if got := m.UserID(mustLoad(t, m, before)); got != 0 {
+		if got := mustLoad(t, m, before).UserID(); got != 0 {
 			t.Errorf("the pre-login token loads user %d, want a fresh guest session", got)
 		}
 	})
@@ -268,14 +207,14 @@ func TestPostgresStore(t *testing.T) {
 		t.Parallel()
 		uid := mustInsertUser(t, db, "remember@example.com")
 		sctx := mustLoad(t, m, "")
-		if err := m.Login(sctx, uid, "remember@example.com", true); err != nil {
+		if err := sctx.Login(context.Background(), uid, "remember@example.com", true); err != nil {
 			t.Fatal(err)
 		}
 		want := time.Now().Add(720 * time.Hour)
-		if got := m.Deadline(sctx); got.Before(want.Add(-time.Minute)) || got.After(want.Add(time.Minute)) {
+		if got := sctx.m.scs.Deadline(sctx.data); got.Before(want.Add(-time.Minute)) || got.After(want.Add(time.Minute)) {
 			t.Errorf("deadline after remember-me login = %v, want about %v", got, want)
 		}
-		if !m.GetBool(sctx, "__rememberMe") {
+		if !sctx.Remembered() {
 			t.Error("remember-me flag not set on the session")
 		}
 	})
@@ -285,13 +224,11 @@ func TestPostgresStore(t *testing.T) {
 		const email = "remember-idle@example.com"
 		uid := mustInsertUser(t, db, email)
 		sctx := mustLoad(t, m, "")
-		if err := m.Login(sctx, uid, email, true); err != nil {
+		if err := sctx.Login(context.Background(), uid, email, true); err != nil {
 			t.Fatal(err)
 		}
-		token, expiry, err := m.Commit(sctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		token := mustSave(t, sctx)
+		expiry, _ := sctx.Expiry()
 		var stored time.Time
 		if err := db.QueryRow(ctx, `SELECT expiry FROM sessions WHERE token = $1`, storeHash(token)).Scan(&stored); err != nil {
 			t.Fatal(err)
@@ -306,9 +243,9 @@ func TestPostgresStore(t *testing.T) {
 	t.Run("LogoutDeletesStoredSession", func(t *testing.T) {
 		t.Parallel()
 		sctx := mustLoad(t, m, "")
-		m.SetCartID(sctx, "c")
-		token := mustCommit(t, m, sctx)
-		if err := m.Logout(mustLoad(t, m, token)); err != nil {
+		sctx.SetCartID("c")
+		token := mustSave(t, sctx)
+		if err := mustLoad(t, m, token).Logout(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		var n int
@@ -323,43 +260,43 @@ func TestPostgresStore(t *testing.T) {
 
 func TestFlashes(t *testing.T) {
 	t.Parallel()
-	want := []session.Flash{{Kind: "success", Message: "Added to cart."}, {Kind: "error", Message: "Out of stock."}}
+	want := []Flash{{Kind: "success", Message: "Added to cart."}, {Kind: "error", Message: "Out of stock."}}
 
 	t.Run("PopReturnsAllInOrderThenNone", func(t *testing.T) {
 		t.Parallel()
-		m, _ := newManager(t, session.KindMemory)
+		m, _ := newManager(t, config.StoreMemory)
 		ctx := mustLoad(t, m, "")
-		if got := m.PopFlashes(ctx); got != nil {
+		if got := ctx.PopFlashes(); got != nil {
 			t.Errorf("PopFlashes of a fresh session = %v, want none", got)
 		}
 		for _, f := range want {
-			m.AddFlash(ctx, f.Kind, f.Message)
+			ctx.AddFlash(f.Kind, f.Message)
 		}
-		if got := m.PopFlashes(ctx); !slices.Equal(got, want) {
+		if got := ctx.PopFlashes(); !slices.Equal(got, want) {
 			t.Errorf("PopFlashes = %v, want %v", got, want)
 		}
-		if got := m.PopFlashes(ctx); got != nil {
+		if got := ctx.PopFlashes(); got != nil {
 			t.Errorf("second PopFlashes = %v, want none", got)
 		}
 	})
 
 	t.Run("SurviveCommitAndLoadThroughRedis", func(t *testing.T) {
 		t.Parallel()
-		m, _ := newManager(t, session.KindRedis)
+		m, _ := newManager(t, config.StoreRedis)
 		ctx := mustLoad(t, m, "")
 		for _, f := range want {
-			m.AddFlash(ctx, f.Kind, f.Message)
+			ctx.AddFlash(f.Kind, f.Message)
 		}
-		token := mustCommit(t, m, ctx)
+		token := mustSave(t, ctx)
 
 		next := mustLoad(t, m, token)
-		if got := m.PopFlashes(next); !slices.Equal(got, want) {
+		if got := next.PopFlashes(); !slices.Equal(got, want) {
 			t.Errorf("PopFlashes after Commit and Load = %v, want %v", got, want)
 		}
-		if token2 := mustCommit(t, m, next); token2 != token {
+		if token2 := mustSave(t, next); token2 != token {
 			t.Fatalf("token changed from %q to %q without a renewal", token, token2)
 		}
-		if got := m.PopFlashes(mustLoad(t, m, token)); got != nil {
+		if got := mustLoad(t, m, token).PopFlashes(); got != nil {
 			t.Errorf("PopFlashes on the page after = %v, want none", got)
 		}
 	})

@@ -178,18 +178,3 @@ func (s *MemoryStore) Reset(_ context.Context, key string) error {
 	delete(s.m, key)
 	return nil
 }
-
-// NewStore returns the store for a session store kind ("redis",
-// "postgres" or "memory"), so that failures are counted where sessions
-// live.
-func NewStore(kind string, db *pgxpool.Pool, pool *redis.Pool, redisPrefix string) (Store, error) {
-	switch kind {
-	case "redis":
-		return NewRedisStore(pool, redisPrefix), nil
-	case "postgres":
-		return NewPostgresStore(db), nil
-	case "memory":
-		return NewMemoryStore(), nil
-	}
-	return nil, fmt.Errorf("login throttle: unknown store %q", kind)
-}

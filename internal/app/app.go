@@ -1,0 +1,257 @@
+// Package app is the shop's composition root: from a Config it opens the
+// pools, makes the one choice the store kind asks for, and builds the
+// services, the readiness checks and the cleanup job. cmd/shop serves what
+// it builds and the handler tests drive the very same wiring. It knows
+// nothing of HTTP.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/gomodule/redigo/redis"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/the-shop/shop/internal/account"
+	"github.com/the-shop/shop/internal/apitoken"
+	"github.com/the-shop/shop/internal/cart"
+	"github.com/the-shop/shop/internal/catalog"
+	"github.com/the-shop/shop/internal/cleanup"
+	"github.com/the-shop/shop/internal/config"
+	"github.com/the-shop/shop/internal/metrics"
+	"github.com/the-shop/shop/internal/order"
+	"github.com/the-shop/shop/internal/platform/postgres"
+	platformredis "github.com/the-shop/shop/internal/platform/redis"
+	"github.com/the-shop/shop/internal/session"
+	"github.com/the-shop/shop/internal/throttle"
+)
+
+// App is one replica's worth of shop, without its HTTP server.
+type App struct {
+	Config config.Config
+	Logger *slog.Logger
+	// Pools are the connections the services share.
+	Pools Pools
+	// Metrics observes the stores, sessions, logins and (through the HTTP
+	// layer) requests; nil when nobody asked for it.
+	Metrics *metrics.Metrics
+
+	Sessions *session.Manager
+	Products *catalog.Store
+	Carts    *cart.Service
+	Accounts *account.Service
+	Orders   *order.Service
+	// Tokens issues and checks the JSON API's access tokens.
+	Tokens *apitoken.Issuer
+	// Guard throttles logins.
+	Guard *throttle.Guard
+	// Checks are the dependencies readiness probes ping.
+	Checks []Check
+	// Cleanup removes what has expired in the configured stores.
+	Cleanup *cleanup.Job
+
+	// close releases what Open opened, last opened first.
+	close []func()
+}
+
+// Pools are the shared connections. Redis is nil unless the store kind is
+// redis.
+type Pools struct {
+	DB    *pgxpool.Pool
+	Redis *redis.Pool
+}
+
+// Check is one dependency that readiness verifies.
+type Check struct {
+	Name string
+	Ping func(ctx context.Context) error
+}
+
+// Options are what a caller adds to the configuration.
+type Options struct {
+	// Metrics, when set, observes everything the app builds (and the
+	// database pool Open opens).
+	Metrics *metrics.Metrics
+}
+
+// Open connects to the stores cfg names, applies the migrations when
+// MIGRATE_ON_START says so, and builds the app. Close releases it.
+func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Options) (a *App, err error) {
+	var closers []func()
+	defer func() {
+		if err != nil {
+			for i := len(closers) - 1; i >= 0; i-- {
+				closers[i]()
+			}
+		}
+	}()
+	var configure []func(*pgxpool.Config)
+	if opts.Metrics != nil {
+		configure = append(configure, func(c *pgxpool.Config) { c.ConnConfig.Tracer = opts.Metrics.DBTracer() })
+	}
+	var p Pools
+	if p.DB, err = postgres.Open(ctx, cfg.DatabaseURL, configure...); err != nil {
+		return nil, err
+	}
+	closers = append(closers, p.DB.Close)
+	if cfg.MigrateOnStart {
+		if err := migrate(ctx, p.DB, logger); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.SessionStore == config.StoreRedis {
+		if p.Redis, err = platformredis.Open(ctx, cfg.RedisURL); err != nil {
+			return nil, err
+		}
+		closers = append(closers, func() { _ = p.Redis.Close() })
+	}
+	if a, err = New(cfg, logger, p, opts); err != nil {
+		return nil, err
+	}
+	a.close = closers
+	return a, nil
+}
+
+func migrate(ctx context.Context, db *pgxpool.Pool, logger *slog.Logger) error {
+	m, err := postgres.NewMigrator(db, logger)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	n, err := m.Up(ctx)
+	if err != nil {
+		return err
+	}
+	logger.Info("migrations applied", "count", n)
+	return nil
+}
+
+// Close releases the pools Open opened; an app New built on pools of the
+// caller's leaves them open.
+func (a *App) Close() {
+	for i := len(a.close) - 1; i >= 0; i-- {
+		a.close[i]()
+	}
+	a.close = nil
+}
+
+// New builds the app on pools the caller opened (tests run several apps,
+// like several replicas, on one database and one Redis prefix).
+func New(cfg config.Config, logger *slog.Logger, p Pools, opts Options) (*App, error) {
+	if p.DB == nil {
+		return nil, errors.New("app: no database pool")
+	}
+	st, err := storesFor(cfg, p)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.SessionStore == config.StoreMemory {
+		logger.Warn("SESSION_STORE=memory keeps sessions and carts in this process: " +
+			"with more than one replica, users lose their login and cart as requests move between replicas. " +
+			"Use it only to see that happen (workshops).")
+	}
+	m := opts.Metrics
+	a := &App{Config: cfg, Logger: logger, Pools: p, Metrics: m, Checks: st.checks}
+
+	sopts, err := session.OptionsFrom(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	carts := st.carts
+	if m != nil {
+		sopts.Observer = m.SessionObserver(string(cfg.SessionStore))
+		sopts.Events = m.SessionEvent
+		carts = cart.Observe(carts, m.CartObserver(string(cfg.SessionStore)))
+	}
+	if a.Sessions, err = session.New(sopts, st.sessions); err != nil {
+		return nil, err
+	}
+	a.Products = catalog.NewStore(p.DB)
+	if a.Accounts, err = account.NewService(p.DB, cfg.PasswordCost); err != nil {
+		return nil, err
+	}
+	a.Carts = cart.NewService(carts, a.Products)
+	a.Orders = order.NewService(p.DB, a.Carts)
+	if a.Tokens, err = apiTokens(cfg, logger); err != nil {
+		return nil, err
+	}
+	a.Guard = throttle.NewGuard(st.failures, throttle.Limits{
+		PerAccount: cfg.LoginMaxFailures, PerIP: cfg.LoginMaxFailuresPerIP, Window: cfg.LoginFailureWindow,
+	})
+	if m != nil {
+		a.Guard.Observer = m.ThrottleEvent
+	}
+	a.Cleanup = &cleanup.Job{
+		DB: p.DB, CartTTL: cfg.CartTTL, Batch: cleanup.DefaultBatch, Pause: cleanup.DefaultPause, Logger: logger,
+	}
+	if cfg.SessionStore == config.StoreRedis {
+		a.Cleanup.Redis, a.Cleanup.RedisPrefix = p.Redis, cfg.RedisKeyPrefix
+	}
+	if m != nil {
+		a.Cleanup.Observer = m.CleanupPass
+	}
+	return a, nil
+}
+
+// stores are the stores of one kind.
+type stores struct {
+	sessions session.Backend
+	carts    cart.Store
+	failures throttle.Store
+	checks   []Check
+}
+
+// storesFor is the one place that turns the store kind into stores: a new
+// kind (Sentinel, Cluster, PgBouncer) is added here and nowhere else.
+func storesFor(cfg config.Config, p Pools) (stores, error) {
+	pg := Check{Name: "postgres", Ping: p.DB.Ping}
+	switch cfg.SessionStore {
+	case config.StoreRedis:
+		if p.Redis == nil {
+			return stores{}, errors.New("app: session store redis needs a redis pool")
+		}
+		return stores{
+			sessions: session.RedisBackend(p.Redis, cfg.RedisKeyPrefix),
+			carts:    cart.NewRedisStore(p.Redis, cfg.RedisKeyPrefix, cfg.CartTTL),
+			failures: throttle.NewRedisStore(p.Redis, cfg.RedisKeyPrefix),
+			checks: []Check{pg, {Name: "redis", Ping: func(ctx context.Context) error {
+				return platformredis.Ping(ctx, p.Redis)
+			}}},
+		}, nil
+	case config.StorePostgres:
+		return stores{
+			sessions: session.PostgresBackend(p.DB),
+			carts:    cart.NewPostgresStore(p.DB),
+			failures: throttle.NewPostgresStore(p.DB),
+			checks:   []Check{pg},
+		}, nil
+	case config.StoreMemory:
+		return stores{
+			sessions: session.MemoryBackend(),
+			carts:    cart.NewMemoryStore(cfg.CartTTL),
+			failures: throttle.NewMemoryStore(),
+			checks:   []Check{pg},
+		}, nil
+	}
+	return stores{}, fmt.Errorf("app: unknown session store %q", cfg.SessionStore)
+}
+
+// apiTokens signs API tokens with JWT_SECRET. Without one, this replica
+// makes up its own: fine for one replica in development, but then a token
+// works only on the replica that issued it and only until it restarts, so
+// every replica behind one load balancer needs the same JWT_SECRET
+// (`make up` generates one for all of them).
+func apiTokens(cfg config.Config, logger *slog.Logger) (*apitoken.Issuer, error) {
+	secret := []byte(cfg.JWTSecret)
+	if len(secret) == 0 {
+		var err error
+		if secret, err = apitoken.NewSecret(); err != nil {
+			return nil, err
+		}
+		logger.Warn("JWT_SECRET is not set: API tokens are signed with a random key of this replica. " +
+			"They fail on other replicas and after a restart. Set the same JWT_SECRET (32 bytes or more) on every replica in production.")
+	}
+	return apitoken.New(secret, cfg.JWTTTL)
+}

@@ -1,0 +1,75 @@
+package session
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/gomodule/redigo/redis"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/the-shop/shop/internal/config"
+	"github.com/the-shop/shop/internal/testenv"
+)
+
+// storage is a backend of one kind on isolated real storage, with what it
+// stands on (the database, or the Redis pool and key prefix).
+type storage struct {
+	backend Backend
+	db      *pgxpool.Pool
+	pool    *redis.Pool
+	prefix  string
+}
+
+func newTestStorage(tb testing.TB, kind config.Kind) storage {
+	tb.Helper()
+	switch kind {
+	case config.StoreRedis:
+		pool, prefix := testenv.MustRedis(tb)
+		return storage{backend: RedisBackend(pool, prefix), pool: pool, prefix: prefix}
+	case config.StorePostgres:
+		db := testenv.MustDatabase(tb)
+		return storage{backend: PostgresBackend(db), db: db}
+	}
+	return storage{backend: MemoryBackend()}
+}
+
+// newTestManager builds a Manager of opts.Kind on isolated real storage.
+func newTestManager(tb testing.TB, opts Options) (*Manager, storage) {
+	tb.Helper()
+	st := newTestStorage(tb, opts.Kind)
+	m, err := New(opts, st.backend)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m, st
+}
+
+func mustLoad(tb testing.TB, m *Manager, token string) *Session {
+	tb.Helper()
+	s, err := m.Load(context.Background(), token, Request{IP: "192.0.2.1", UserAgent: "test-agent"})
+	if err != nil {
+		tb.Fatalf("Load: %v", err)
+	}
+	return s
+}
+
+// mustSave saves s and returns the token its cookie carries.
+func mustSave(tb testing.TB, s *Session) string {
+	tb.Helper()
+	rec := httptest.NewRecorder()
+	if err := s.Save(context.Background(), rec); err != nil {
+		tb.Fatalf("Save: %v", err)
+	}
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == s.m.CookieName() {
+			return c.Value
+		}
+	}
+	tb.Fatal("Save wrote no session cookie")
+	return ""
+}
+
+// put and getString reach values the shop's typed API does not name.
+func (s *Session) put(key string, v any)       { s.m.scs.Put(s.data, key, v) }
+func (s *Session) getString(key string) string { return s.m.scs.GetString(s.data, key) }
