@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/gomodule/redigo/redis"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -90,14 +91,15 @@ func startShop(t testing.TB, b *backend, replica string) *shop {
 	}
 	obs := b.observer
 	if b.metrics != nil {
-		obs = b.metrics.SessionObserver(b.kind)
+		m := b.metrics.StoreObserver(metrics.KindSession, b.kind)
+		obs = func(op session.Op, took time.Duration, err error) { m(string(op), took, err) }
 	}
 	opts, err := session.OptionsFrom(cfg, obs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if b.metrics != nil {
-		opts.Events = b.metrics.SessionEvent
+		opts.Events = func(e session.Event) { b.metrics.SessionEvent(string(e)) }
 	}
 	sm, err := session.New(opts, b.db, b.redis)
 	if err != nil {
@@ -127,7 +129,8 @@ func startShop(t testing.TB, b *backend, replica string) *shop {
 		t.Fatal(err)
 	}
 	if b.metrics != nil {
-		store = cart.Observe(store, b.metrics.CartObserver(b.kind))
+		m := b.metrics.StoreObserver(metrics.KindCart, b.kind)
+		store = cart.Observe(store, func(op cart.Op, took time.Duration, err error) { m(string(op), took, err) })
 	}
 	carts := cart.NewService(store, products)
 	failures, err := throttle.NewStore(b.kind, b.db, b.redis, b.prefix)
@@ -138,7 +141,7 @@ func startShop(t testing.TB, b *backend, replica string) *shop {
 		PerAccount: cfg.LoginMaxFailures, PerIP: cfg.LoginMaxFailuresPerIP, Window: cfg.LoginFailureWindow,
 	})
 	if b.metrics != nil {
-		guard.Observer = b.metrics.ThrottleEvent
+		guard.Observer = func(e throttle.Event) { b.metrics.ThrottleEvent(string(e)) }
 	}
 	e, err := handlers.New(handlers.Deps{
 		Config:   cfg,

@@ -28,7 +28,6 @@ import (
 	"github.com/the-shop/shop/internal/apitoken"
 	"github.com/the-shop/shop/internal/cart"
 	"github.com/the-shop/shop/internal/catalog"
-	"github.com/the-shop/shop/internal/cleanup"
 	"github.com/the-shop/shop/internal/config"
 	"github.com/the-shop/shop/internal/metrics"
 	"github.com/the-shop/shop/internal/order"
@@ -100,15 +99,6 @@ func keygen(stdout io.Writer) error {
 	return nil
 }
 
-// cleanupJob is the expiry cleanup for the configured stores.
-func cleanupJob(cfg config.Config, logger *slog.Logger, db *pgxpool.Pool, pool *redis.Pool) *cleanup.Job {
-	j := &cleanup.Job{DB: db, CartTTL: cfg.CartTTL, Batch: cleanup.DefaultBatch, Pause: cleanup.DefaultPause, Logger: logger}
-	if cfg.SessionStore == config.StoreRedis {
-		j.Redis, j.RedisPrefix = pool, cfg.RedisKeyPrefix
-	}
-	return j
-}
-
 // cleanupOnce makes one cleanup pass and prints what it removed.
 func cleanupOnce(ctx context.Context, cfg config.Config, logger *slog.Logger, stdout io.Writer) error {
 	db, err := postgres.Open(ctx, cfg.DatabaseURL)
@@ -132,7 +122,8 @@ func cleanupOnce(ctx context.Context, cfg config.Config, logger *slog.Logger, st
 		return nil
 	}
 	fmt.Fprintf(stdout, "removed %d expired sessions, %d abandoned guest carts, %d idempotency keys, %d login-failure counters, %d session index entries in %v\n",
-		res.Sessions, res.Carts, res.IdempotencyKeys, res.LoginFailures, res.IndexEntries, res.Took.Round(time.Millisecond))
+		res.Of(stepSessions), res.Of(stepGuestCarts), res.Of(stepIdempotencyKeys), res.Of(stepLoginFailures), res.Of(stepIndexEntries),
+		res.Took.Round(time.Millisecond))
 	return nil
 }
 
@@ -254,7 +245,7 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 
 	if cfg.CleanupInterval > 0 {
 		j := cleanupJob(cfg, logger, db, pool)
-		j.Observer = m.CleanupPass
+		j.Observer = cleanupMetrics(m)
 		go j.Schedule(ctx, cfg.CleanupInterval)
 	}
 
@@ -315,14 +306,14 @@ func serveAdmin(addr string, m *metrics.Metrics, logger *slog.Logger, errc chan<
 func buildDeps(cfg config.Config, logger *slog.Logger, db *pgxpool.Pool, pool *redis.Pool, m *metrics.Metrics) (handlers.Deps, error) {
 	var obs session.Observer
 	if m != nil {
-		obs = m.SessionObserver(cfg.SessionStore)
+		obs = sessionMetrics(m, cfg.SessionStore)
 	}
 	opts, err := session.OptionsFrom(cfg, obs)
 	if err != nil {
 		return handlers.Deps{}, err
 	}
 	if m != nil {
-		opts.Events = m.SessionEvent
+		opts.Events = sessionEventMetrics(m)
 	}
 	sm, err := session.New(opts, db, pool)
 	if err != nil {
@@ -349,7 +340,7 @@ func buildDeps(cfg config.Config, logger *slog.Logger, db *pgxpool.Pool, pool *r
 		return handlers.Deps{}, err
 	}
 	if m != nil {
-		carts = cart.Observe(carts, m.CartObserver(cfg.SessionStore))
+		carts = cart.Observe(carts, cartMetrics(m, cfg.SessionStore))
 	}
 	cartService := cart.NewService(carts, products)
 	failures, err := throttle.NewStore(cfg.SessionStore, db, pool, cfg.RedisKeyPrefix)
@@ -360,7 +351,7 @@ func buildDeps(cfg config.Config, logger *slog.Logger, db *pgxpool.Pool, pool *r
 		PerAccount: cfg.LoginMaxFailures, PerIP: cfg.LoginMaxFailuresPerIP, Window: cfg.LoginFailureWindow,
 	})
 	if m != nil {
-		guard.Observer = m.ThrottleEvent
+		guard.Observer = throttleMetrics(m)
 	}
 	return handlers.Deps{
 		Metrics:  m,
