@@ -95,9 +95,7 @@ func (w *web) html(c echo.Context, status int, p Page) error {
 		}
 		p.CartCount = n
 	}
-	for _, f := range w.sessions.PopFlashes(ctx) {
-		p.Flashes = append(p.Flashes, Flash(f))
-	}
+	p.Flashes = w.sessions.PopFlashes(ctx)
 	// Save before rendering (nothing is written yet), so the page knows the
 	// expiry this request leaves.
 	if err := commitSession(c); err != nil {

@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/the-shop/shop/internal/apperr"
 	"github.com/the-shop/shop/internal/platform/postgres"
 	platformredis "github.com/the-shop/shop/internal/platform/redis"
 )
@@ -41,18 +40,17 @@ local n = redis.call('GET', KEYS[1])
 if not n then return {0, 0} end
 return {tonumber(n), redis.call('PEXPIRETIME', KEYS[1])}`)
 
+// do runs one script that answers {count, window end ms}; an unreachable
+// Redis is a 503, as for every Redis store (platformredis.Do).
 func (s *RedisStore) do(ctx context.Context, fn func(redis.Conn) (any, error)) (int, time.Time, error) {
-	conn, err := s.pool.GetContext(ctx)
+	var v []int64
+	err := platformredis.Do(ctx, s.pool, "login throttle", func(c redis.Conn) error {
+		var err error
+		v, err = redis.Int64s(fn(c))
+		return err
+	})
 	if err != nil {
-		return 0, time.Time{}, apperr.Unavailable("login throttle", err)
-	}
-	defer conn.Close()
-	v, err := redis.Int64s(fn(conn))
-	if err != nil {
-		if platformredis.IsUnavailable(err) {
-			return 0, time.Time{}, apperr.Unavailable("login throttle", err)
-		}
-		return 0, time.Time{}, fmt.Errorf("login throttle: %w", err)
+		return 0, time.Time{}, err
 	}
 	if v[0] == 0 {
 		return 0, time.Time{}, nil
