@@ -10,6 +10,7 @@ import (
 	"github.com/the-shop/shop/internal/account"
 	"github.com/the-shop/shop/internal/apperr"
 	"github.com/the-shop/shop/internal/session"
+	"github.com/the-shop/shop/views"
 )
 
 // accountHandler shows an account's live sessions, revokes them, and
@@ -84,19 +85,12 @@ func ago(now, t time.Time) string {
 	case d < time.Minute:
 		return "just now"
 	case d < time.Hour:
-		return plural(int(d.Minutes()), "minute") + " ago"
+		return views.Plural(int(d.Minutes()), "minute", "minutes") + " ago"
 	case d < 48*time.Hour:
-		return plural(int(d.Hours()), "hour") + " ago"
+		return views.Plural(int(d.Hours()), "hour", "hours") + " ago"
 	default:
-		return plural(int(d.Hours()/24), "day") + " ago"
+		return views.Plural(int(d.Hours()/24), "day", "days") + " ago"
 	}
-}
-
-func plural(n int, unit string) string {
-	if n == 1 {
-		return "1 " + unit
-	}
-	return fmt.Sprintf("%d %ss", n, unit)
 }
 
 func (h *accountHandler) sessionsJSON(c echo.Context) func() (any, error) {
@@ -154,7 +148,7 @@ func (h *accountHandler) revokeOthers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.done(c, "/account/sessions", fmt.Sprintf("Signed out %s.", plural(n, "other session")), h.sessionsJSON(c))
+	return h.done(c, "/account/sessions", fmt.Sprintf("Signed out %s.", views.Plural(n, "other session", "other sessions")), h.sessionsJSON(c))
 }
 
 // passwordForm answers GET /account/password.
@@ -187,7 +181,7 @@ func (h *accountHandler) changePassword(c echo.Context) error {
 	}
 	msg := "Your password has been changed."
 	if n > 0 {
-		msg += fmt.Sprintf(" %s signed out.", plural(n, "other session"))
+		msg += fmt.Sprintf(" %s signed out.", views.Plural(n, "other session", "other sessions"))
 	}
 	return h.done(c, "/account/sessions", msg, h.sessionsJSON(c))
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"github.com/the-shop/shop/internal/cart"
 	"github.com/the-shop/shop/internal/catalog"
+	"github.com/the-shop/shop/internal/session"
 )
 
 // Page is what every HTML template receives as its root value ("."). Page
@@ -24,8 +25,9 @@ type Page struct {
 	SessionExpiresAt string
 	// CartCount is the sum of quantities in this session's cart (header badge).
 	CartCount int
-	// Flashes are one-time messages set by the previous request.
-	Flashes []Flash
+	// Flashes are one-time messages set by the previous request, as the
+	// session queued them.
+	Flashes []session.Flash
 	// Replica and StoreKind feed the workshop footer; ShowServedBy turns it on.
 	Replica      string
 	StoreKind    string
@@ -39,13 +41,6 @@ type Page struct {
 // UserView is the signed-in account as the layout shows it.
 type UserView struct {
 	Email string
-}
-
-// Flash is a one-time message shown at the top of the next page.
-type Flash struct {
-	// Kind is "success", "error" or "info".
-	Kind    string
-	Message string
 }
 
 // Form holds what a user submitted and what was wrong with it, so a form can be

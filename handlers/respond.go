@@ -113,9 +113,7 @@ func (w *web) html(c echo.Context, status int, p Page) error {
 		}
 		p.CartCount = n
 	}
-	for _, f := range s.PopFlashes() {
-		p.Flashes = append(p.Flashes, Flash(f))
-	}
+	p.Flashes = s.PopFlashes()
 	// Save before rendering (nothing is written yet), so the page knows the
 	// expiry this request leaves.
 	if err := w.save(c); err != nil {

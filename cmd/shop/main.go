@@ -107,7 +107,8 @@ func cleanupOnce(ctx context.Context, cfg config.Config, logger *slog.Logger, st
 		return nil
 	}
 	fmt.Fprintf(stdout, "removed %d expired sessions, %d abandoned guest carts, %d idempotency keys, %d login-failure counters, %d session index entries in %v\n",
-		res.Sessions, res.Carts, res.IdempotencyKeys, res.LoginFailures, res.IndexEntries, res.Took.Round(time.Millisecond))
+		res.Of(app.StepSessions), res.Of(app.StepGuestCarts), res.Of(app.StepIdempotencyKeys), res.Of(app.StepLoginFailures), res.Of(app.StepIndexEntries),
+		res.Took.Round(time.Millisecond))
 	return nil
 }
 

@@ -161,9 +161,9 @@ func New(cfg config.Config, logger *slog.Logger, p Pools, opts Options) (*App, e
 	}
 	carts := st.carts
 	if m != nil {
-		sopts.Observer = m.SessionObserver(string(cfg.SessionStore))
-		sopts.Events = m.SessionEvent
-		carts = cart.Observe(carts, m.CartObserver(string(cfg.SessionStore)))
+		sopts.Observer = sessionMetrics(m, string(cfg.SessionStore))
+		sopts.Events = sessionEventMetrics(m)
+		carts = cart.Observe(carts, cartMetrics(m, string(cfg.SessionStore)))
 	}
 	if a.Sessions, err = session.New(sopts, st.sessions); err != nil {
 		return nil, err
@@ -181,16 +181,14 @@ func New(cfg config.Config, logger *slog.Logger, p Pools, opts Options) (*App, e
 		PerAccount: cfg.LoginMaxFailures, PerIP: cfg.LoginMaxFailuresPerIP, Window: cfg.LoginFailureWindow,
 	})
 	if m != nil {
-		a.Guard.Observer = m.ThrottleEvent
+		a.Guard.Observer = throttleMetrics(m)
 	}
 	a.Cleanup = &cleanup.Job{
-		DB: p.DB, CartTTL: cfg.CartTTL, Batch: cleanup.DefaultBatch, Pause: cleanup.DefaultPause, Logger: logger,
-	}
-	if cfg.SessionStore == config.StoreRedis {
-		a.Cleanup.Redis, a.Cleanup.RedisPrefix = p.Redis, cfg.RedisKeyPrefix
+		DB: p.DB, Steps: CleanupSteps(cfg, p.DB, p.Redis),
+		Batch: cleanup.DefaultBatch, Pause: cleanup.DefaultPause, Logger: logger,
 	}
 	if m != nil {
-		a.Cleanup.Observer = m.CleanupPass
+		a.Cleanup.Observer = cleanupMetrics(m)
 	}
 	return a, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -227,4 +228,28 @@ func (s *PostgresStore) CompleteCheckout(ctx context.Context, key Key, gen int64
 		return postgres.Error(what, err, nil)
 	}
 	return postgres.Error(what, tx.Commit(ctx), nil)
+}
+
+// DeleteAbandoned removes at most limit guest carts (with their lines) that
+// have not changed for ttl, and returns how many it removed; the cleanup
+// job calls it in batches. Account carts stay: they are the account's
+// until it empties them.
+func (s *PostgresStore) DeleteAbandoned(ctx context.Context, ttl time.Duration, limit int) (int64, error) {
+	tag, err := s.db.Exec(ctx, `DELETE FROM carts WHERE key IN (SELECT key FROM carts WHERE key LIKE 'g:%' AND updated_at < now() - $2::interval LIMIT $1)`,
+		limit, ttl.String())
+	if err != nil {
+		return 0, postgres.Error("delete abandoned guest carts", err, nil)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// DeleteExpiredKeys removes at most limit idempotency keys whose time has
+// passed, and returns how many it removed; the cleanup job calls it in
+// batches.
+func (s *PostgresStore) DeleteExpiredKeys(ctx context.Context, limit int) (int64, error) {
+	tag, err := s.db.Exec(ctx, `DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys WHERE expires_at < now() LIMIT $1)`, limit)
+	if err != nil {
+		return 0, postgres.Error("delete expired idempotency keys", err, nil)
+	}
+	return tag.RowsAffected(), nil
 }

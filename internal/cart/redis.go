@@ -30,20 +30,13 @@ func NewRedisStore(pool *redis.Pool, prefix string, ttl time.Duration) *RedisSto
 	return &RedisStore{pool: pool, prefix: prefix + "cart:", genPrefix: prefix + "cartgen:", idemPrefix: prefix + "idem:", ttl: ttl}
 }
 
-// addScript: KEYS[1] cart, ARGV product, qty, max, ttl ms.
-var addScript = redis.NewScript(1, `
-local n = redis.call('HINCRBY', KEYS[1], ARGV[1], ARGV[2])
-if n > tonumber(ARGV[3]) then
-  n = tonumber(ARGV[3])
-  redis.call('HSET', KEYS[1], ARGV[1], n)
-end
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return n`)
-
-// addOnceScript: KEYS[1] cart, KEYS[2] idempotency key, ARGV product, qty,
-// max, ttl ms, idempotency ttl ms. Returns {applied, quantity}.
-var addOnceScript = redis.NewScript(2, `
-if not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[5]) then
+// addScript: KEYS[1] cart and, for an add at most once, KEYS[2] its
+// idempotency key; ARGV product, qty, max, ttl ms, idempotency ttl ms.
+// Returns {applied, quantity}. The number of keys is passed per call
+// (redigo's key count -1), so that one script serves both adds and every
+// key it touches is declared.
+var addScript = redis.NewScript(-1, `
+if #KEYS == 2 and not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[5]) then
   local cur = redis.call('HGET', KEYS[1], ARGV[1])
   return {0, tonumber(cur) or 0}
 end
@@ -139,22 +132,23 @@ func (s *RedisStore) Lines(ctx context.Context, key Key) ([]Line, error) {
 
 // Add implements Store.
 func (s *RedisStore) Add(ctx context.Context, key Key, productID int64, qty int) (int, error) {
-	var n int
-	err := s.do(ctx, "add to cart "+string(key), func(c redis.Conn) error {
-		var err error
-		n, err = redis.Int(addScript.DoContext(ctx, c, s.key(key), productID, qty, MaxQuantity, s.ttl.Milliseconds()))
-		return err
-	})
+	n, _, err := s.add(ctx, redis.Args{1, s.key(key)}, key, productID, qty)
 	return n, err
 }
 
 // AddOnce implements Store.
 func (s *RedisStore) AddOnce(ctx context.Context, key Key, productID int64, qty int, idem string) (int, bool, error) {
+	return s.add(ctx, redis.Args{2, s.key(key), s.idemPrefix + idemKey(key, idem)}, key, productID, qty)
+}
+
+// add runs addScript on keys (the key count, the cart, and the
+// idempotency key for an add at most once).
+func (s *RedisStore) add(ctx context.Context, keys redis.Args, key Key, productID int64, qty int) (int, bool, error) {
 	var n int
 	var applied bool
 	err := s.do(ctx, "add to cart "+string(key), func(c redis.Conn) error {
-		res, err := redis.Ints(addOnceScript.DoContext(ctx, c, s.key(key), s.idemPrefix+idemKey(key, idem),
-			productID, qty, MaxQuantity, s.ttl.Milliseconds(), IdempotencyTTL.Milliseconds()))
+		res, err := redis.Ints(addScript.DoContext(ctx, c,
+			keys.Add(productID, qty, MaxQuantity, s.ttl.Milliseconds(), IdempotencyTTL.Milliseconds())...))
 		if err != nil {
 			return err
 		}

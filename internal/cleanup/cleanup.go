@@ -1,8 +1,10 @@
-// Package cleanup removes what has expired: PostgreSQL sessions, abandoned
-// guest carts, stale idempotency keys and login-failure counters, and the
-// entries of expired sessions in Redis session indexes. It deletes in
-// bounded batches, so no statement holds locks for long, and only one
-// replica at a time runs a pass (a PostgreSQL advisory lock).
+// Package cleanup runs the passes that remove what has expired. It knows
+// the mechanics only: one replica at a time (a PostgreSQL advisory lock),
+// bounded batches so that no statement holds locks for long, a pause
+// between batches, a jittered schedule and a count per step. What expires
+// and how it is deleted belongs to the package that owns the data: each
+// one exports a delete function, and the composition root lists them as
+// Steps.
 package cleanup
 
 import (
@@ -12,11 +14,9 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/gomodule/redigo/redis"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/the-shop/shop/internal/platform/postgres"
-	"github.com/the-shop/shop/internal/session"
 )
 
 // lockID is the advisory lock held during a pass; any constant unique to
@@ -29,16 +29,24 @@ const (
 	DefaultPause = 10 * time.Millisecond
 )
 
+// Step is one kind of expired thing and how its owner deletes it.
+type Step struct {
+	// Name says what the step removes ("sessions", "guest_carts"); it
+	// names the step in the log line, in Result and in metrics.
+	Name string
+	// Delete removes at most limit expired items and returns how many it
+	// removed. The pass calls it again, after a pause, as long as it
+	// removes limit or more; fewer means nothing is left.
+	Delete func(ctx context.Context, limit int) (int64, error)
+}
+
 // Job is one kind of cleanup pass, configured once.
 type Job struct {
-	DB *pgxpool.Pool
-	// Redis and RedisPrefix, when set, have the pass prune Redis session
-	// indexes too.
-	Redis       *redis.Pool
-	RedisPrefix string
-	// CartTTL is how long a guest cart may go unchanged.
-	CartTTL time.Duration
-	// Batch is the most rows one statement deletes; Pause is the rest
+	// DB holds the advisory lock that keeps passes to one replica at a
+	// time; the steps may delete from anywhere.
+	DB    *pgxpool.Pool
+	Steps []Step
+	// Batch is the most items one Delete call removes; Pause is the rest
 	// between two batches, which lets other work through.
 	Batch int
 	Pause time.Duration
@@ -48,25 +56,44 @@ type Job struct {
 	Observer func(Result)
 }
 
+// Removed is what one step of a pass removed.
+type Removed struct {
+	Step string
+	N    int64
+}
+
 // Result is what one pass did.
 type Result struct {
 	// Ran is false when another replica held the lock and this pass did
 	// nothing.
-	Ran             bool
-	Sessions        int64
-	Carts           int64
-	IdempotencyKeys int64
-	LoginFailures   int64
-	IndexEntries    int64
-	Batches         int
-	// LongestBatch is the slowest single delete statement.
+	Ran bool
+	// Steps holds one entry per step of the job, in the job's order
+	// (fewer when the pass failed part-way).
+	Steps   []Removed
+	Batches int
+	// LongestBatch is the slowest single Delete call.
 	LongestBatch time.Duration
 	Took         time.Duration
 }
 
-// Removed is the number of rows and entries the pass removed.
+// Of is the number of items the named step removed (0 for a step the
+// pass did not run).
+func (r Result) Of(step string) int64 {
+	for _, s := range r.Steps {
+		if s.Step == step {
+			return s.N
+		}
+	}
+	return 0
+}
+
+// Removed is the number of items the pass removed, over all steps.
 func (r Result) Removed() int64 {
-	return r.Sessions + r.Carts + r.IdempotencyKeys + r.LoginFailures + r.IndexEntries
+	var n int64
+	for _, s := range r.Steps {
+		n += s.N
+	}
+	return n
 }
 
 // Run makes one pass, unless another replica is making one.
@@ -81,10 +108,12 @@ func (j *Job) Run(ctx context.Context) (Result, error) {
 		case !res.Ran:
 			j.Logger.Info("cleanup pass skipped: another replica is running one")
 		default:
-			j.Logger.Info("cleanup pass", "sessions", res.Sessions, "carts", res.Carts,
-				"idempotency_keys", res.IdempotencyKeys, "login_failures", res.LoginFailures,
-				"index_entries", res.IndexEntries, "batches", res.Batches,
-				"longest_batch", res.LongestBatch, "took", res.Took)
+			attrs := make([]any, 0, 2*len(res.Steps)+6)
+			for _, s := range res.Steps {
+				attrs = append(attrs, s.Step, s.N)
+			}
+			attrs = append(attrs, "batches", res.Batches, "longest_batch", res.LongestBatch, "took", res.Took)
+			j.Logger.Info("cleanup pass", attrs...)
 		}
 	}
 	if j.Observer != nil && err == nil {
@@ -112,49 +141,28 @@ func (j *Job) run(ctx context.Context) (Result, error) {
 		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, lockID)
 	}()
 
-	steps := []struct {
-		name  string
-		count *int64
-		sql   string
-		args  []any
-	}{
-		{"sessions", &res.Sessions,
-			`DELETE FROM sessions WHERE token IN (SELECT token FROM sessions WHERE expiry < now() LIMIT $1)`, nil},
-		{"guest carts", &res.Carts,
-			`DELETE FROM carts WHERE key IN (SELECT key FROM carts WHERE key LIKE 'g:%' AND updated_at < now() - $2::interval LIMIT $1)`,
-			[]any{j.CartTTL.String()}},
-		{"idempotency keys", &res.IdempotencyKeys,
-			`DELETE FROM idempotency_keys WHERE key IN (SELECT key FROM idempotency_keys WHERE expires_at < now() LIMIT $1)`, nil},
-		{"login failures", &res.LoginFailures,
-			`DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures WHERE expires_at < now() LIMIT $1)`, nil},
-	}
 	batch := j.Batch
 	if batch <= 0 {
 		batch = DefaultBatch
 	}
-	for _, s := range steps {
+	for _, s := range j.Steps {
+		res.Steps = append(res.Steps, Removed{Step: s.Name})
+		removed := &res.Steps[len(res.Steps)-1].N
 		for {
 			t := time.Now()
-			tag, err := j.DB.Exec(ctx, s.sql, append([]any{batch}, s.args...)...)
-			if err != nil {
-				return res, postgres.Error("cleanup: delete expired "+s.name, err, nil)
-			}
+			n, err := s.Delete(ctx, batch)
 			res.Batches++
 			res.LongestBatch = max(res.LongestBatch, time.Since(t))
-			*s.count += tag.RowsAffected()
-			if tag.RowsAffected() < int64(batch) {
+			*removed += n
+			if err != nil {
+				return res, fmt.Errorf("cleanup %s: %w", s.Name, err)
+			}
+			if n < int64(batch) {
 				break
 			}
 			if err := sleep(ctx, j.Pause); err != nil {
 				return res, err
 			}
-		}
-	}
-	if j.Redis != nil {
-		n, err := session.PruneRedisIndexes(ctx, j.Redis, j.RedisPrefix)
-		res.IndexEntries = int64(n)
-		if err != nil {
-			return res, fmt.Errorf("cleanup: %w", err)
 		}
 	}
 	return res, nil

@@ -4,13 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/the-shop/shop/internal/app"
 	"github.com/the-shop/shop/internal/cleanup"
+	"github.com/the-shop/shop/internal/config"
 	"github.com/the-shop/shop/internal/testenv"
 )
 
@@ -69,8 +72,16 @@ func wantOnlyLiveLeft(t *testing.T, db *pgxpool.Pool) {
 	}
 }
 
-func job(db *pgxpool.Pool) *cleanup.Job {
-	return &cleanup.Job{DB: db, CartTTL: 30 * 24 * time.Hour, Batch: 1000, Pause: time.Millisecond}
+// job cleans what seed wrote with the steps the shop wires
+// (app.CleanupSteps, for a PostgreSQL-backed shop with the default cart
+// lifetime).
+func job(t *testing.T, db *pgxpool.Pool) *cleanup.Job {
+	t.Helper()
+	cfg, err := config.Load(func(name string) string { return map[string]string{"SESSION_STORE": "postgres"}[name] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &cleanup.Job{DB: db, Batch: 1000, Pause: time.Millisecond, Steps: app.CleanupSteps(cfg, db, nil)}
 }
 
 // TestMillionExpiredSessions removes a million expired sessions in batches
@@ -113,14 +124,14 @@ func TestMillionExpiredSessions(t *testing.T) {
 		})
 	}
 	time.Sleep(100 * time.Millisecond)
-	res, err := job(db).Run(context.Background())
+	res, err := job(t, db).Run(context.Background())
 	time.Sleep(50 * time.Millisecond)
 	cancel()
 	wg.Wait()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !res.Ran || res.Sessions != expired {
+	if !res.Ran || res.Of("sessions") != expired {
 		t.Fatalf("pass: %+v, want %d sessions removed", res, expired)
 	}
 	if res.Batches < expired/1000 {
@@ -149,7 +160,7 @@ func TestOneReplicaAtATime(t *testing.T) {
 	db := testenv.MustDatabase(t)
 	seed(t, db, 20_000)
 	other := testenv.MustPool(t, db.Config().ConnString())
-	jobs := []*cleanup.Job{job(db), job(other)}
+	jobs := []*cleanup.Job{job(t, db), job(t, other)}
 	results := make([]cleanup.Result, 2)
 	errs := make([]error, 2)
 	var ready, wg sync.WaitGroup
@@ -173,13 +184,52 @@ func TestOneReplicaAtATime(t *testing.T) {
 	if results[0].Ran == results[1].Ran {
 		t.Fatalf("both passes ran=%v; want exactly one: %+v", results[0].Ran, results)
 	}
-	if got := results[0].Sessions + results[1].Sessions; got != 20_000 {
+	if got := results[0].Of("sessions") + results[1].Of("sessions"); got != 20_000 {
 		t.Errorf("sessions removed = %d, want 20000", got)
+	}
+	ran := results[0]
+	if results[1].Ran {
+		ran = results[1]
+	}
+	for _, step := range []string{"guest_carts", "idempotency_keys", "login_failures"} {
+		if got := ran.Of(step); got != 1 {
+			t.Errorf("%s removed = %d, want 1", step, got)
+		}
 	}
 	wantOnlyLiveLeft(t, db)
 	// With the lock free again, a later pass runs and finds nothing.
-	res, err := job(db).Run(context.Background())
+	res, err := job(t, db).Run(context.Background())
 	if err != nil || !res.Ran || res.Removed() != 0 {
 		t.Errorf("second pass: %+v, %v; want ran with nothing to remove", res, err)
 	}
+}
+
+// TestBatches checks the mechanics over the real steps: a step is called
+// again while it fills its batch, every call counts, and a failing step
+// ends the pass with its name, keeping what the steps before it removed.
+func TestBatches(t *testing.T) {
+	t.Parallel()
+	db := testenv.MustDatabase(t)
+	seed(t, db, 2500)
+	j := job(t, db)
+	j.Steps = append(j.Steps, cleanup.Step{Name: "broken", Delete: func(ctx context.Context, limit int) (int64, error) {
+		_, err := db.Exec(ctx, `DELETE FROM no_such_table`)
+		return 0, err
+	}}, j.Steps[0])
+	res, err := j.Run(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "cleanup broken:") {
+		t.Fatalf("err = %v, want the broken step named", err)
+	}
+	// sessions: 1000, 1000, 500; one call each for the next three steps
+	// and the broken one; the step after it never ran.
+	if res.Batches != 3+1+1+1+1 {
+		t.Errorf("batches = %d, want 7", res.Batches)
+	}
+	if got := res.Of("sessions"); got != 2500 {
+		t.Errorf("sessions removed = %d, want 2500", got)
+	}
+	if len(res.Steps) != 5 {
+		t.Errorf("steps in the result: %+v, want the four and the broken one", res.Steps)
+	}
+	wantOnlyLiveLeft(t, db)
 }

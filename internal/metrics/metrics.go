@@ -1,9 +1,14 @@
 // Package metrics holds the shop's Prometheus metrics: one registry per
 // process, built by New and passed down (no package-level collectors), with
-// typed hooks for each part of the shop: HTTP requests, session and cart
-// store operations, session events, database queries, cleanup passes and
-// login throttling. Every label has a bounded set of values (route
-// patterns, store and operation names), never a raw path or an id.
+// hooks for each part of the shop: HTTP requests, session and cart store
+// operations, session events, database queries, cleanup passes and login
+// throttling. Every label has a bounded set of values (route patterns,
+// store and operation names), never a raw path or an id.
+//
+// The package is a leaf: its hooks take plain values (an operation name, a
+// duration, an error, an event name), and the composition root adapts each
+// part's own observer types to them, so that the parts do not depend on
+// metrics nor metrics on them.
 package metrics
 
 import (
@@ -14,11 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/the-shop/shop/internal/cart"
-	"github.com/the-shop/shop/internal/cleanup"
-	"github.com/the-shop/shop/internal/session"
-	"github.com/the-shop/shop/internal/throttle"
 )
 
 // Metrics is the shop's metrics registry and its collectors.
@@ -159,9 +159,12 @@ func (m *Metrics) HTTPDone(route, method string, status int, took time.Duration)
 	m.httpDuration.WithLabelValues(route, method, s).Observe(took.Seconds())
 }
 
-// storeObserver returns the hook for one kind of store: it resolves the
-// label sets once per operation name, not on every call.
-func (m *Metrics) storeObserver(kind, store string) func(op string, took time.Duration, err error) {
+// StoreObserver returns the hook for the operations of one kind of store
+// (KindSession, KindCart) of one store ("redis", "postgres", "memory"): it
+// counts and times each operation under its name and counts it as an error
+// when err is set. The label sets are resolved once here, not on every
+// call.
+func (m *Metrics) StoreObserver(kind, store string) func(op string, took time.Duration, err error) {
 	ops := m.storeOps.MustCurryWith(prometheus.Labels{"kind": kind, "store": store})
 	errs := m.storeErrors.MustCurryWith(prometheus.Labels{"kind": kind, "store": store})
 	dur := m.storeDuration.MustCurryWith(prometheus.Labels{"kind": kind, "store": store})
@@ -174,36 +177,26 @@ func (m *Metrics) storeObserver(kind, store string) func(op string, took time.Du
 	}
 }
 
-// SessionObserver counts the operations of a session store (redis,
-// postgres or memory).
-func (m *Metrics) SessionObserver(store string) session.Observer {
-	obs := m.storeObserver(KindSession, store)
-	return func(op session.Op, took time.Duration, err error) { obs(string(op), took, err) }
-}
+// SessionEvent counts a session event: created, renewed, destroyed or
+// revoked.
+func (m *Metrics) SessionEvent(event string) { m.sessionEvents.WithLabelValues(event).Inc() }
 
-// CartObserver counts the operations of a cart store.
-func (m *Metrics) CartObserver(store string) cart.Observer {
-	obs := m.storeObserver(KindCart, store)
-	return func(op cart.Op, took time.Duration, err error) { obs(string(op), took, err) }
-}
-
-// SessionEvent counts session creations, renewals, logouts and revocations.
-func (m *Metrics) SessionEvent(e session.Event) { m.sessionEvents.WithLabelValues(string(e)).Inc() }
-
-// CleanupPass counts a cleanup pass and what it removed.
-func (m *Metrics) CleanupPass(r cleanup.Result) {
-	if !r.Ran {
-		m.cleanupPasses.WithLabelValues("skipped").Inc()
-		return
+// CleanupPass counts a cleanup pass that ran, or one that was skipped
+// because another replica held the lock.
+func (m *Metrics) CleanupPass(ran bool) {
+	result := "skipped"
+	if ran {
+		result = "ran"
 	}
-	m.cleanupPasses.WithLabelValues("ran").Inc()
-	for what, n := range map[string]int64{
-		"sessions": r.Sessions, "guest_carts": r.Carts, "idempotency_keys": r.IdempotencyKeys,
-		"login_failures": r.LoginFailures, "session_index_entries": r.IndexEntries,
-	} {
-		m.cleanupRemoved.WithLabelValues(what).Add(float64(n))
-	}
+	m.cleanupPasses.WithLabelValues(result).Inc()
 }
 
-// ThrottleEvent counts a login throttling event.
-func (m *Metrics) ThrottleEvent(e throttle.Event) { m.throttleEvents.WithLabelValues(string(e)).Inc() }
+// CleanupRemoved counts n items of one kind ("sessions", "guest_carts")
+// that a cleanup pass removed.
+func (m *Metrics) CleanupRemoved(what string, n int64) {
+	m.cleanupRemoved.WithLabelValues(what).Add(float64(n))
+}
+
+// ThrottleEvent counts a login throttling event: a failure counted, a login
+// refused, counters reset.
+func (m *Metrics) ThrottleEvent(event string) { m.throttleEvents.WithLabelValues(event).Inc() }

@@ -8,11 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/the-shop/shop/internal/cart"
-	"github.com/the-shop/shop/internal/cleanup"
 	"github.com/the-shop/shop/internal/metrics"
-	"github.com/the-shop/shop/internal/session"
-	"github.com/the-shop/shop/internal/throttle"
 )
 
 func TestQueryName(t *testing.T) {
@@ -46,14 +42,16 @@ func TestQueryName(t *testing.T) {
 func TestObservers(t *testing.T) {
 	t.Parallel()
 	m := metrics.New()
-	sobs := m.SessionObserver("redis")
-	sobs(session.OpFind, time.Millisecond, nil)
-	sobs(session.OpFind, time.Millisecond, errors.New("down"))
-	m.CartObserver("redis")(cart.OpAddOnce, time.Millisecond, nil)
-	m.SessionEvent(session.EventCreated)
-	m.ThrottleEvent(throttle.EventRefused)
-	m.CleanupPass(cleanup.Result{Ran: true, Sessions: 3, Carts: 2})
-	m.CleanupPass(cleanup.Result{})
+	sobs := m.StoreObserver(metrics.KindSession, "redis")
+	sobs("find", time.Millisecond, nil)
+	sobs("find", time.Millisecond, errors.New("down"))
+	m.StoreObserver(metrics.KindCart, "redis")("add_once", time.Millisecond, nil)
+	m.SessionEvent("created")
+	m.ThrottleEvent("refused")
+	m.CleanupPass(true)
+	m.CleanupRemoved("sessions", 3)
+	m.CleanupRemoved("guest_carts", 2)
+	m.CleanupPass(false)
 
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/the-shop/shop/internal/apperr"
 	"github.com/the-shop/shop/internal/cart"
+	"github.com/the-shop/shop/internal/catalog"
 	"github.com/the-shop/shop/internal/platform/postgres"
 )
 
@@ -117,15 +118,15 @@ func (s *Service) Checkout(ctx context.Context, userID int64, key cart.Key, seen
 	if len(lines) == 0 {
 		return Result{}, ErrCartEmpty
 	}
-	o, repeat, gone, err := s.place(ctx, userID, key, gen, lines)
+	p, err := s.place(ctx, userID, key, gen, lines)
 	if err != nil {
 		return Result{}, err
 	}
-	done := append(o.cartLines(), gone...)
+	done := append(p.order.cartLines(), p.gone...)
 	if err := s.carts.CompleteCheckout(ctx, key, gen, done); err != nil {
-		return Result{}, fmt.Errorf("order %d placed; empty cart %s: %w", o.ID, key, err)
+		return Result{}, fmt.Errorf("order %d placed; empty cart %s: %w", p.order.ID, key, err)
 	}
-	return Result{Order: o, Repeat: repeat}, nil
+	return Result{Order: p.order, Repeat: p.repeat}, nil
 }
 
 // cartLines are the order's lines as cart lines, to take out of the cart.
@@ -137,96 +138,151 @@ func (o Order) cartLines() []cart.Line {
 	return out
 }
 
+// placed is what place did.
+type placed struct {
+	order Order
+	// repeat is set when an earlier submit of the same cart generation
+	// had placed the order.
+	repeat bool
+	// gone are cart lines whose product no longer exists; they are not
+	// ordered, and leave the cart with the rest.
+	gone []cart.Line
+}
+
 // place writes the order for generation gen of the cart in one
-// transaction. The order row goes in first: a second submit of the same
-// generation waits on its unique key until the first commits and then finds
-// that order, instead of competing for the stock the first one took. The
-// products are locked in id order, so that checkouts sharing products
-// queue instead of deadlocking. gone are cart lines whose product no longer
-// exists; they are not ordered, and leave the cart with the rest.
-func (s *Service) place(ctx context.Context, userID int64, key cart.Key, gen int64, lines []cart.Line) (o Order, repeat bool, gone []cart.Line, err error) {
+// transaction: claim the order row, lock the products, price the lines
+// and check the stock, take the stock, write the lines. The order row goes
+// in first: a second submit of the same generation waits on its unique key
+// until the first commits and then finds that order, instead of competing
+// for the stock the first one took.
+func (s *Service) place(ctx context.Context, userID int64, key cart.Key, gen int64, lines []cart.Line) (placed, error) {
 	what := fmt.Sprintf("place order for cart %s generation %d", key, gen)
 	tx, err := s.db.Begin(ctx)
 	if err != nil {
-		return Order{}, false, nil, postgres.Error(what, err, nil)
+		return placed{}, postgres.Error(what, err, nil)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
 
-	o = Order{UserID: userID, CartKey: key, CartGeneration: gen}
-	err = tx.QueryRow(ctx, `INSERT INTO orders (user_id, cart_key, cart_generation, total_cents)
-		VALUES ($1, $2, $3, 0)
-		ON CONFLICT (cart_key, cart_generation) DO NOTHING
-		RETURNING id, created_at`, userID, string(key), gen).Scan(&o.ID, &o.CreatedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
+	o, claimed, err := claimOrder(ctx, tx, userID, key, gen)
+	if err != nil {
+		return placed{}, postgres.Error(what, err, nil)
+	}
+	if !claimed {
 		// An earlier submit of this cart generation committed its order.
 		_ = tx.Rollback(ctx)
 		o, err := s.byCart(ctx, userID, key, gen)
 		if errors.Is(err, ErrNotFound) {
 			// The order is another account's: cart keys are per account,
 			// so this is a bug, not something a user can cause.
-			return Order{}, false, nil, fmt.Errorf("%s: the order for this cart belongs to another account", what)
+			return placed{}, fmt.Errorf("%s: the order for this cart belongs to another account", what)
 		}
-		return o, true, nil, err
-	}
-	if err != nil {
-		return Order{}, false, nil, postgres.Error(what, err, nil)
+		return placed{order: o, repeat: true}, err
 	}
 
-	want := make(map[int64]int, len(lines))
-	ids := make([]int64, 0, len(lines))
+	want := wanted(lines)
+	products, err := catalog.LockForOrder(ctx, tx, want.ids)
+	if err != nil {
+		return placed{}, fmt.Errorf("%s: %w", what, err)
+	}
+	gone, err := o.price(products, want)
+	if err != nil {
+		return placed{}, err
+	}
+	if err := catalog.TakeStock(ctx, tx, o.takes()); err != nil {
+		return placed{}, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := writeLines(ctx, tx, o); err != nil {
+		return placed{}, postgres.Error(what, err, nil)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return placed{}, postgres.Error(what, err, nil)
+	}
+	return placed{order: o, gone: gone}, nil
+}
+
+// claimOrder inserts the order row for generation gen of the cart, without
+// lines and total yet. claimed is false, with no error, when that
+// generation already has an order.
+func claimOrder(ctx context.Context, tx pgx.Tx, userID int64, key cart.Key, gen int64) (o Order, claimed bool, err error) {
+	o = Order{UserID: userID, CartKey: key, CartGeneration: gen}
+	err = tx.QueryRow(ctx, `INSERT INTO orders (user_id, cart_key, cart_generation, total_cents)
+		VALUES ($1, $2, $3, 0)
+		ON CONFLICT (cart_key, cart_generation) DO NOTHING
+		RETURNING id, created_at`, userID, string(key), gen).Scan(&o.ID, &o.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Order{}, false, nil
+	}
+	if err != nil {
+		return Order{}, false, err
+	}
+	return o, true, nil
+}
+
+// wants is the quantity of each product a cart asks for.
+type wants struct {
+	qty map[int64]int
+	ids []int64 // each product once, in the cart's order
+}
+
+// wanted adds up the cart's lines per product.
+func wanted(lines []cart.Line) wants {
+	w := wants{qty: make(map[int64]int, len(lines)), ids: make([]int64, 0, len(lines))}
 	for _, l := range lines {
-		if _, dup := want[l.ProductID]; !dup {
-			ids = append(ids, l.ProductID)
+		if _, dup := w.qty[l.ProductID]; !dup {
+			w.ids = append(w.ids, l.ProductID)
 		}
-		want[l.ProductID] += l.Quantity
+		w.qty[l.ProductID] += l.Quantity
 	}
-	rows, err := tx.Query(ctx, `SELECT id, sku, name, price_cents, stock FROM products
-		WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
-	if err != nil {
-		return Order{}, false, nil, postgres.Error(what, err, nil)
-	}
-	type stocked struct {
-		Line
-		stock int
-	}
-	products, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (stocked, error) {
-		var p stocked
-		err := r.Scan(&p.ProductID, &p.SKU, &p.Name, &p.UnitPriceCents, &p.stock)
-		return p, err
-	})
-	if err != nil {
-		return Order{}, false, nil, postgres.Error(what, err, nil)
-	}
+	return w
+}
 
+// price fills the order's lines, count and total from the locked products
+// at their current prices. It fails with OutOfStock naming every product
+// without enough stock, and with ErrCartEmpty when none of the products
+// exists any more; gone are the wanted products that do not exist.
+func (o *Order) price(products []catalog.Product, want wants) (gone []cart.Line, err error) {
 	var short []string
 	found := make(map[int64]bool, len(products))
 	for _, p := range products {
-		found[p.ProductID] = true
-		l := p.Line
-		l.Quantity = want[p.ProductID]
+		found[p.ID] = true
+		l := Line{ProductID: p.ID, SKU: p.SKU, Name: p.Name, Quantity: want.qty[p.ID], UnitPriceCents: p.PriceCents}
 		l.LineTotalCents = l.UnitPriceCents * int64(l.Quantity)
 		switch {
-		case p.stock == 0:
+		case p.Stock == 0:
 			short = append(short, p.Name+" is sold out")
-		case p.stock < l.Quantity:
-			short = append(short, fmt.Sprintf("%s has only %d left", p.Name, p.stock))
+		case p.Stock < l.Quantity:
+			short = append(short, fmt.Sprintf("%s has only %d left", p.Name, p.Stock))
 		}
 		o.Items = append(o.Items, l)
 		o.Count += l.Quantity
 		o.TotalCents += l.LineTotalCents
 	}
-	for _, id := range ids {
+	for _, id := range want.ids {
 		if !found[id] {
-			gone = append(gone, cart.Line{ProductID: id, Quantity: want[id]})
+			gone = append(gone, cart.Line{ProductID: id, Quantity: want.qty[id]})
 		}
 	}
 	if len(short) > 0 {
-		return Order{}, false, nil, OutOfStock(short)
+		return nil, OutOfStock(short)
 	}
 	if len(o.Items) == 0 {
-		return Order{}, false, nil, ErrCartEmpty
+		return nil, ErrCartEmpty
 	}
+	return gone, nil
+}
 
+// takes is what the order takes from the stock.
+func (o Order) takes() []catalog.Take {
+	out := make([]catalog.Take, len(o.Items))
+	for i, l := range o.Items {
+		out[i] = catalog.Take{ProductID: l.ProductID, Quantity: l.Quantity}
+	}
+	return out
+}
+
+// writeLines writes the order's lines, with the names, SKUs and prices of
+// the moment, and its total.
+func writeLines(ctx context.Context, tx pgx.Tx, o Order) error {
 	pids := make([]int64, len(o.Items))
 	qtys := make([]int32, len(o.Items))
 	names := make([]string, len(o.Items))
@@ -236,31 +292,14 @@ func (s *Service) place(ctx context.Context, userID int64, key cart.Key, gen int
 	for i, l := range o.Items {
 		pids[i], qtys[i], names[i], skus[i], prices[i], totals[i] = l.ProductID, int32(l.Quantity), l.Name, l.SKU, l.UnitPriceCents, l.LineTotalCents
 	}
-	// The guard repeats the stock check in the statement that takes the
-	// stock, so stock can never go below zero even if the lock above were
-	// ever lost in a refactoring; the CHECK on products is the last line.
-	tag, err := tx.Exec(ctx, `UPDATE products p SET stock = p.stock - o.quantity
-		FROM unnest($1::bigint[], $2::int[]) AS o (id, quantity)
-		WHERE p.id = o.id AND p.stock >= o.quantity`, pids, qtys)
-	if err != nil {
-		return Order{}, false, nil, postgres.Error(what, err, nil)
-	}
-	if int(tag.RowsAffected()) != len(o.Items) {
-		return Order{}, false, nil, apperr.Conflict("stock_changed", "The stock of an item in your cart just changed. Please try again.", nil)
-	}
 	if _, err := tx.Exec(ctx, `INSERT INTO order_lines
 		(order_id, product_id, quantity, name, sku, unit_price_cents, line_total_cents)
 		SELECT $1, * FROM unnest($2::bigint[], $3::int[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])`,
 		o.ID, pids, qtys, names, skus, prices, totals); err != nil {
-		return Order{}, false, nil, postgres.Error(what, err, nil)
+		return err
 	}
-	if _, err := tx.Exec(ctx, `UPDATE orders SET total_cents = $2 WHERE id = $1`, o.ID, o.TotalCents); err != nil {
-		return Order{}, false, nil, postgres.Error(what, err, nil)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return Order{}, false, nil, postgres.Error(what, err, nil)
-	}
-	return o, false, gone, nil
+	_, err := tx.Exec(ctx, `UPDATE orders SET total_cents = $2 WHERE id = $1`, o.ID, o.TotalCents)
+	return err
 }
 
 // OutOfStock is the checkout error for products without enough stock; each

@@ -339,6 +339,32 @@ func TestEncryptedAtRest(t *testing.T) {
 	}
 }
 
+// TestPruneRedisIndexesInBatches checks that a prune stops once it has
+// removed its limit, so the cleanup job can pause, and that the next call
+// goes on where there is something left.
+func TestPruneRedisIndexesInBatches(t *testing.T) {
+	t.Parallel()
+	pool, prefix := testenv.MustRedis(t)
+	b := newRedisBackend(pool, prefix)
+	ctx := context.Background()
+	now := time.Now()
+	// Two accounts, each with one session about to expire and one live.
+	for _, user := range []int64{1, 2} {
+		for _, exp := range []time.Time{now.Add(200 * time.Millisecond), now.Add(time.Hour)} {
+			id := testenv.RandomName("p-")
+			if err := b.commit(ctx, id, []byte("x"), Info{ID: id, UserID: user, LastSeen: now, Expiry: exp}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	time.Sleep(400 * time.Millisecond)
+	for i, want := range []int64{1, 1, 0} {
+		if n, err := PruneRedisIndexes(ctx, pool, prefix, 1); err != nil || n != want {
+			t.Fatalf("call %d pruned %d, %v; want %d", i+1, n, err, want)
+		}
+	}
+}
+
 func TestPruneRedisIndexes(t *testing.T) {
 	t.Parallel()
 	pool, prefix := testenv.MustRedis(t)
@@ -355,9 +381,12 @@ func TestPruneRedisIndexes(t *testing.T) {
 	// Account 8's index held only an expired session: the whole hash
 	// expired with it. Account 7's index lives on for its live session and
 	// needs its expired entry pruned.
-	n, err := PruneRedisIndexes(ctx, pool, prefix)
+	n, err := PruneRedisIndexes(ctx, pool, prefix, 1000)
 	if err != nil || n != 1 {
 		t.Fatalf("pruned %d, %v; want account 7's expired entry", n, err)
+	}
+	if n, err := PruneRedisIndexes(ctx, pool, prefix, 1000); err != nil || n != 0 {
+		t.Fatalf("second prune removed %d, %v; want nothing left", n, err)
 	}
 	conn := pool.Get()
 	entries, _ := conn.Do("HLEN", b.indexKey(7))

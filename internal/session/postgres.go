@@ -69,3 +69,15 @@ func (s *postgresBackend) list(ctx context.Context, userID int64) ([]Info, error
 	})
 	return out, postgres.Error("list sessions", err, nil)
 }
+
+// DeleteExpired removes at most limit sessions whose expiry has passed from
+// the sessions table, and returns how many it removed; the cleanup job
+// calls it in batches. Reads already ignore expired rows, so this only
+// keeps the table small.
+func DeleteExpired(ctx context.Context, db *pgxpool.Pool, limit int) (int64, error) {
+	tag, err := db.Exec(ctx, `DELETE FROM sessions WHERE token IN (SELECT token FROM sessions WHERE expiry < now() LIMIT $1)`, limit)
+	if err != nil {
+		return 0, postgres.Error("delete expired sessions", err, nil)
+	}
+	return tag.RowsAffected(), nil
+}

@@ -199,13 +199,18 @@ func (s *redisBackend) pruneIndex(ctx context.Context, key string) (int, error) 
 	return removed, err
 }
 
-// PruneRedisIndexes removes the entries of expired sessions from every
-// account's session index under prefix (the indexes expire on their own
-// once all their sessions have; this keeps a busy account's index small).
-// It walks the indexes with SCAN, in steps, never KEYS.
-func PruneRedisIndexes(ctx context.Context, pool *redis.Pool, prefix string) (int, error) {
+// PruneRedisIndexes removes the entries of expired sessions from the
+// accounts' session indexes under prefix (the indexes expire on their own
+// once all their sessions have; this keeps a busy account's index small),
+// and returns how many it removed. It walks the indexes with SCAN, in
+// steps, never KEYS, and stops after the index at which it has removed
+// limit entries, so that the cleanup job can pause between batches; the
+// next call starts the walk again, and finds nothing left in the indexes
+// already pruned.
+func PruneRedisIndexes(ctx context.Context, pool *redis.Pool, prefix string, limit int) (int64, error) {
 	b := newRedisBackend(pool, prefix)
-	removed, cursor := 0, 0
+	var removed int64
+	cursor := 0
 	for {
 		var keys []string
 		err := b.do(ctx, "scan session indexes", func(c redis.Conn) error {
@@ -227,7 +232,10 @@ func PruneRedisIndexes(ctx context.Context, pool *redis.Pool, prefix string) (in
 			if err != nil {
 				return removed, err
 			}
-			removed += n
+			removed += int64(n)
+			if removed >= int64(limit) {
+				return removed, nil
+			}
 		}
 		if cursor == 0 {
 			return removed, nil

@@ -178,3 +178,14 @@ func (s *MemoryStore) Reset(_ context.Context, key string) error {
 	delete(s.m, key)
 	return nil
 }
+
+// DeleteExpired removes at most limit counters whose window has ended, and
+// returns how many it removed; the cleanup job calls it in batches. Count
+// and Fail already ignore such rows, so this only keeps the table small.
+func (s *PostgresStore) DeleteExpired(ctx context.Context, limit int) (int64, error) {
+	tag, err := s.db.Exec(ctx, `DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures WHERE expires_at < now() LIMIT $1)`, limit)
+	if err != nil {
+		return 0, postgres.Error("delete expired login failures", err, nil)
+	}
+	return tag.RowsAffected(), nil
+}

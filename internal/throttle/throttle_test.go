@@ -2,10 +2,13 @@ package throttle_test
 
 import (
 	"context"
+	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gomodule/redigo/redis"
 
 	"github.com/the-shop/shop/internal/account"
 	"github.com/the-shop/shop/internal/apperr"
@@ -144,5 +147,23 @@ func TestGuard(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestRedisUnreachableIsUnavailable: a Redis that cannot be reached is a
+// 503 (apperr unavailable), not an internal error, like every Redis store.
+func TestRedisUnreachableIsUnavailable(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	pool := &redis.Pool{Dial: func() (redis.Conn, error) { return redis.Dial("tcp", addr) }}
+	defer pool.Close()
+	_, _, err = throttle.NewRedisStore(pool, "t:").Fail(context.Background(), "k", time.Minute)
+	if !apperr.IsKind(err, apperr.KindUnavailable) {
+		t.Fatalf("err = %v, want unavailable", err)
 	}
 }

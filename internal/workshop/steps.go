@@ -13,6 +13,8 @@ import (
 
 	"github.com/the-shop/shop/internal/cleanup"
 	"github.com/the-shop/shop/internal/platform/postgres"
+	"github.com/the-shop/shop/internal/session"
+	"github.com/the-shop/shop/views"
 )
 
 // samples is how many requests a check sends to see what every replica
@@ -55,16 +57,9 @@ func (r *run) setUp(ctx context.Context, sh *shopper) (bool, error) {
 		r.fail("the shop is not set up for step %d: %s; run `make workshop STEP=%d`", r.step.N, strings.Join(wrong, ", "), r.step.N)
 		return false, nil
 	}
-	r.pass("the shop keeps sessions in %s (GET /session), %d %s behind nginx, LB=%s",
-		si.Store, r.env.Replicas, plural(r.env.Replicas, "replica", "replicas"), r.env.LB)
+	r.pass("the shop keeps sessions in %s (GET /session), %s behind nginx, LB=%s",
+		si.Store, views.Plural(r.env.Replicas, "replica", "replicas"), r.env.LB)
 	return true, nil
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return one
-	}
-	return many
 }
 
 // readCart reads the cart n times: how often it held want items, and
@@ -429,7 +424,13 @@ func checkPostgres(ctx context.Context, r *run) error {
 		return fmt.Errorf("connect to PostgreSQL: %w", err)
 	}
 	defer db.Close()
-	job := &cleanup.Job{DB: db, CartTTL: 30 * 24 * time.Hour, Batch: cleanup.DefaultBatch, Pause: cleanup.DefaultPause}
+	// Only the sessions step: this step is about the expired session, and
+	// the whole list of steps is the shop's wiring, not the workshop's.
+	job := &cleanup.Job{DB: db, Batch: cleanup.DefaultBatch, Pause: cleanup.DefaultPause, Steps: []cleanup.Step{
+		{Name: "sessions", Delete: func(ctx context.Context, limit int) (int64, error) {
+			return session.DeleteExpired(ctx, db, limit)
+		}},
+	}}
 	for try := 0; ; try++ {
 		res, err := job.Run(ctx)
 		if err != nil {
@@ -441,8 +442,8 @@ func checkPostgres(ctx context.Context, r *run) error {
 		}
 		if !found {
 			if res.Ran {
-				r.pass("a cleanup pass (what `bin/shop cleanup` and each replica's job run) deleted %d expired %s; yours is gone",
-					res.Sessions, plural(int(res.Sessions), "session", "sessions"))
+				r.pass("a cleanup pass (what `bin/shop cleanup` and each replica's job run) deleted %s; yours is gone",
+					views.Plural(int(res.Of("sessions")), "expired session", "expired sessions"))
 			} else {
 				r.pass("a replica's cleanup pass deleted the expired row meanwhile")
 			}

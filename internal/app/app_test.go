@@ -1,0 +1,163 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/the-shop/shop/internal/app"
+	"github.com/the-shop/shop/internal/config"
+	"github.com/the-shop/shop/internal/metrics"
+	"github.com/the-shop/shop/internal/testenv"
+)
+
+// testConfig is the documented configuration with the test's stores.
+func testConfig(t *testing.T, vars map[string]string) config.Config {
+	t.Helper()
+	cfg, err := config.Load(func(name string) string { return vars[name] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestOpen opens the app on each store kind against the real services, as
+// cmd/shop does: the migrations run, the checks name and reach each store
+// the kind needs, the services work, and Close releases the pools.
+func TestOpen(t *testing.T) {
+	for _, tc := range []struct {
+		kind   config.Kind
+		checks string
+	}{
+		{config.StoreRedis, "postgres redis"},
+		{config.StorePostgres, "postgres"},
+		{config.StoreMemory, "postgres"},
+	} {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			t.Parallel()
+			_, prefix := testenv.MustRedis(t)
+			cfg := testConfig(t, map[string]string{
+				"SESSION_STORE":    string(tc.kind),
+				"DATABASE_URL":     testenv.MustEmptyDatabase(t),
+				"REDIS_URL":        testenv.RedisURL(),
+				"REDIS_KEY_PREFIX": prefix,
+				"MIGRATE_ON_START": "true",
+				"PASSWORD_COST":    "4",
+			})
+			var logs bytes.Buffer
+			a, err := app.Open(t.Context(), cfg, slog.New(slog.NewTextHandler(&logs, nil)), app.Options{Metrics: metrics.New()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+
+			var names []string
+			for _, c := range a.Checks {
+				names = append(names, c.Name)
+				if err := c.Ping(t.Context()); err != nil {
+					t.Errorf("check %s: %v", c.Name, err)
+				}
+			}
+			if got := strings.Join(names, " "); got != tc.checks {
+				t.Errorf("checks = %q, want %q", got, tc.checks)
+			}
+			if (a.Pools.Redis != nil) != (tc.kind == config.StoreRedis) {
+				t.Errorf("redis pool opened = %v for store %s", a.Pools.Redis != nil, tc.kind)
+			}
+			if a.Sessions.Kind() != tc.kind {
+				t.Errorf("session kind = %q, want %q", a.Sessions.Kind(), tc.kind)
+			}
+			// The migrations ran: the catalog is there.
+			ps, err := a.Products.List(t.Context())
+			if err != nil || len(ps) == 0 {
+				t.Fatalf("products after Open = %d, %v; want the seeded catalog", len(ps), err)
+			}
+			warned := strings.Contains(logs.String(), "SESSION_STORE=memory")
+			if warned != (tc.kind == config.StoreMemory) {
+				t.Errorf("memory warning logged = %v for store %s", warned, tc.kind)
+			}
+			res, err := a.Cleanup.Run(t.Context())
+			if err != nil || !res.Ran {
+				t.Errorf("cleanup pass: %+v, %v", res, err)
+			}
+
+			a.Close()
+			if err := a.Pools.DB.Ping(context.Background()); err == nil {
+				t.Error("the database pool still answers after Close")
+			}
+			if a.Pools.Redis != nil {
+				if _, err := a.Pools.Redis.Get().Do("PING"); err == nil {
+					t.Error("the redis pool still answers after Close")
+				}
+			}
+		})
+	}
+}
+
+// TestNew: New builds on pools the caller owns (several apps share them,
+// like replicas) and refuses what cannot work.
+func TestNew(t *testing.T) {
+	t.Parallel()
+	db := testenv.MustDatabase(t)
+	pool, prefix := testenv.MustRedis(t)
+	redisCfg := testConfig(t, map[string]string{"SESSION_STORE": "redis", "REDIS_KEY_PREFIX": prefix, "PASSWORD_COST": "4"})
+
+	t.Run("SharesThePoolsAndLeavesThemOpen", func(t *testing.T) {
+		a, err := app.New(redisCfg, discard(), app.Pools{DB: db, Redis: pool}, app.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := app.New(redisCfg, discard(), app.Pools{DB: db, Redis: pool}, app.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Close()
+		b.Close()
+		if err := db.Ping(t.Context()); err != nil {
+			t.Errorf("Close of an app built by New closed the caller's database pool: %v", err)
+		}
+	})
+
+	for _, tc := range []struct {
+		name  string
+		cfg   config.Config
+		pools app.Pools
+		want  string
+	}{
+		{"RejectsRedisWithoutPool", redisCfg, app.Pools{DB: db}, "needs a redis pool"},
+		{"RejectsNoDatabase", redisCfg, app.Pools{Redis: pool}, "no database pool"},
+		{"RejectsUnknownKind", func() config.Config { c := redisCfg; c.SessionStore = "mysql"; return c }(), app.Pools{DB: db}, `unknown session store "mysql"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := app.New(tc.cfg, discard(), tc.pools, app.Options{})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("New = %v, %v; want an error containing %q", a, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestOpenFailsClearly: a store that does not answer stops the start with
+// an error that names it.
+func TestOpenFailsClearly(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, map[string]string{
+		"SESSION_STORE": "redis",
+		"DATABASE_URL":  testenv.DatabaseURL(),
+		// Port 1 on loopback: nothing listens there.
+		"REDIS_URL": "redis://127.0.0.1:1/0",
+	})
+	a, err := app.Open(t.Context(), cfg, discard(), app.Options{})
+	if err == nil {
+		a.Close()
+		t.Fatal("Open with an unreachable Redis succeeded")
+	}
+	if !strings.Contains(strings.ToLower(err.Error()), "redis") {
+		t.Errorf("error %q does not name Redis", err)
+	}
+}
