@@ -86,6 +86,12 @@ type Var struct {
 // `shop --help` prints them.
 func Vars() []Var {
 	host, _ := os.Hostname()
+	return vars(host)
+}
+
+// vars is Vars with the default of REPLICA_NAME given: the machine's host
+// name at run time, a placeholder in the generated documentation.
+func vars(host string) []Var {
 	return []Var{
 		{"ADDR", ":8080", "listen address of this replica"},
 		{"REPLICA_NAME", host, "name in X-Served-By and in logs (default: the host name)"},

@@ -15,7 +15,7 @@ import (
 // Browser is a test's stand-in for a person's browser: one cookie jar for
 // every shop address it talks to (replicas behind one load balancer are one
 // origin), the CSRF token of the last page it saw, and no redirect
-// following, so tests see the 303s of the contract.
+// following, so tests see the 303s of docs/http.md.
 //
 // Its methods take the testing.TB to fail per call, not one kept from
 // NewBrowser: a browser shared by subtests must fail the subtest that used
