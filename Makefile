@@ -76,6 +76,10 @@ lint: ## gofmt (must list nothing) and go vet; shellcheck when installed
 fmt: ## format the Go code (gofmt -w)
 	$(GOFMT) -w .
 
+.PHONY: docs
+docs: ## regenerate docs/configuration.md from internal/config (a test fails when it is stale)
+	$(GO) generate ./internal/config/
+
 .PHONY: migrate
 migrate: build ## run bin/shop migrate CMD (up, down, status; default up) on DATABASE_URL
 	@services="$$(bash scripts/ensure-services.sh --create-db)" && eval "$$services" && \
@@ -104,7 +108,7 @@ screenshots: ## every page in headless Chromium at phone and desktop widths; ref
 ##  READY_TIMEOUT=60    seconds `up` and `restart` wait for each /readyz
 ##  CMD=up              for migrate: up, down or status
 ##  STEP=1              for workshop and workshop-check: the step, 1 to 7
-##  DATABASE_URL, REDIS_URL, LOG_FORMAT, ...: any name in shared/CONTRACT.md
+##  DATABASE_URL, REDIS_URL, LOG_FORMAT, ...: any name in docs/configuration.md
 ##                      reaches the replicas; `restart` keeps what `up` was given
 ##  TEST_DATABASE_URL   postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 ##  TEST_REDIS_URL      redis://127.0.0.1:6379/0

@@ -43,7 +43,7 @@ func startLoad(t *testing.T, c *cluster, n int) *load {
 	l := &load{stop: make(chan struct{})}
 	for i := range n {
 		s := &shopper{b: testenv.NewBrowser(t), email: testenv.RandomName(fmt.Sprintf("load%d-", i)) + "@example.com", want: map[string]int{}}
-		r := s.b.Post(c.URL, "/signup", url.Values{"email": {s.email}, "password": {"load test password"}}, s.b.Token(c.URL), false)
+		r := s.b.Post(t, c.URL, "/signup", url.Values{"email": {s.email}, "password": {"load test password"}}, s.b.Token(t, c.URL), false)
 		if r.StatusCode != http.StatusSeeOther {
 			t.Fatalf("signup through nginx: %d %.300s", r.StatusCode, r.Body)
 		}
@@ -108,10 +108,10 @@ func (l *load) finish(t *testing.T, c *cluster) (failed int) {
 		if s.unsettled > 0 {
 			t.Errorf("%s: %d adds never succeeded after 20 tries", s.email, s.unsettled)
 		}
-		if si := s.b.Session(c.URL); !si.Authenticated {
+		if si := s.b.Session(t, c.URL); !si.Authenticated {
 			t.Errorf("%s: session lost (now %+v)", s.email, si)
 		}
-		got := s.b.Cart(c.URL).Quantities()
+		got := s.b.Cart(t, c.URL).Quantities()
 		for pid, n := range s.want {
 			if got[pid] != n {
 				t.Errorf("%s: product %s: cart holds %d, %d adds were acknowledged (lost or doubled)", s.email, pid, got[pid], n)
