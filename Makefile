@@ -61,15 +61,15 @@ test: ## run every test (race detector) against real PostgreSQL and Redis
 		$(GO) test -race -count=1 ./...
 
 .PHONY: bench
-bench: ## measure: Go benchmarks, load test of shop and floor per store; writes docs/benchmarks.md
-	@bash scripts/bench.sh
+bench: ## measure (bench/): Go benchmarks, load test of shop and floor per store; writes docs/benchmarks.md
+	@bash bench/bench.sh
 
 .PHONY: lint
 lint: ## gofmt (must list nothing) and go vet; shellcheck when installed
 	@out="$$($(GOFMT) -l .)"; \
 	if [ -n "$$out" ]; then echo "gofmt would change these files (run make fmt):"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	@if command -v shellcheck >/dev/null; then shellcheck -x scripts/*.sh .ci/run; \
+	@if command -v shellcheck >/dev/null; then shellcheck -x scripts/*.sh $$(ls workshop/*.sh bench/*.sh 2>/dev/null) .ci/run; \
 	else echo "shellcheck not installed; scripts not checked"; fi
 
 .PHONY: fmt
@@ -82,12 +82,12 @@ migrate: build ## run bin/shop migrate CMD (up, down, status; default up) on DAT
 		bin/shop migrate $(CMD)
 
 .PHONY: workshop
-workshop: ## the workshop (docs/workshop.md): run the shop as step STEP needs it
-	@bash scripts/workshop.sh $(STEP)
+workshop: ## the workshop (workshop/README.md): run the shop as step STEP needs it
+	@bash workshop/workshop.sh $(STEP)
 
 .PHONY: workshop-check
 workshop-check: ## check that the running shop shows what step STEP teaches
-	@bash scripts/workshop.sh check $(STEP)
+	@bash workshop/workshop.sh check $(STEP)
 
 .PHONY: screenshots
 screenshots: ## every page in headless Chromium at phone and desktop widths; refreshes docs/screenshots

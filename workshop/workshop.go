@@ -1,7 +1,7 @@
-// Package workshop is the hands-on exercise of docs/workshop.md: the
+// Package workshop is the hands-on exercise of workshop/README.md: the
 // settings of each step, and the checks that drive a running shop through
 // nginx as shoppers do and say whether it behaves as the step teaches. The
-// command cmd/workshop runs the checks against `make up`'s shop; the e2e
+// command workshop/cmd/workshop runs the checks against `make up`'s shop; the e2e
 // tests run the same checks against clusters they start with each step's
 // settings, so the workshop cannot drift from the code.
 package workshop
@@ -93,7 +93,7 @@ var Steps = []Step{
 	{
 		N: 6, Title: "The stateless JWT API",
 		settings: fixed("REPLICAS", "3", "SESSION_STORE", "redis", "LB", "rr", "JWT_TTL", "10m"),
-		Next:     "Get a token with POST /api/v1/tokens and call GET /api/v1/cart with it (commands in docs/workshop.md).",
+		Next:     "Get a token with POST /api/v1/tokens and call GET /api/v1/cart with it (commands in workshop/README.md).",
 		check:    checkAPI,
 	},
 	{

@@ -3,16 +3,15 @@ package workshop
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// docs/workshop.md follows the steps as the code has them: one section per
+// workshop/README.md follows the steps as the code has them: one section per
 // step, titled as the checker prints it, with the commands to run and the
 // settings the step uses.
 func TestDocsFollowTheSteps(t *testing.T) {
-	b, err := os.ReadFile(filepath.Join("..", "..", "docs", "workshop.md"))
+	b, err := os.ReadFile("README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -21,7 +20,7 @@ func TestDocsFollowTheSteps(t *testing.T) {
 		heading := fmt.Sprintf("## Step %d: %s\n", s.N, s.Title)
 		start := strings.Index(doc, heading)
 		if start < 0 {
-			t.Errorf("docs/workshop.md has no heading %q", strings.TrimSpace(heading))
+			t.Errorf("workshop/README.md has no heading %q", strings.TrimSpace(heading))
 			continue
 		}
 		section := doc[start+len(heading):]

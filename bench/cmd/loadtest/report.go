@@ -114,7 +114,7 @@ func writeReport(b *strings.Builder, dir string, results map[string]*Result, not
 		p("5%% `POST /cart/items/:product_id`. At the end every shopper compares its\n")
 		p("cart with the adds and sets the server acknowledged: **lost items** are\n")
 		p("acknowledged units missing from the cart.\n\n")
-		p("The **floor** (`cmd/floor`) is a plain `net/http` program behind the same\n")
+		p("The **floor** (`bench/cmd/floor`) is a plain `net/http` program behind the same\n")
 		p("nginx, started the same way, answering the same routes with the same store\n")
 		p("round trips and database queries per request (session by cookie, the cart\n")
 		p("through the shop's own cart store code, the products), but without Echo,\n")

@@ -1,4 +1,4 @@
-// Command loadtest drives the shop (or cmd/floor) through nginx as many
+// Command loadtest drives the shop (or bench/cmd/floor) through nginx as many
 // simulated shoppers, each with its own cookie jar and CSRF token, for a
 // bounded time, and reports requests per second, latency percentiles,
 // errors and lost cart items: every shopper keeps its own account of what
