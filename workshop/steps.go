@@ -13,6 +13,7 @@ import (
 
 	"github.com/the-shop/shop/internal/cleanup"
 	"github.com/the-shop/shop/internal/platform/postgres"
+	"github.com/the-shop/shop/internal/session"
 )
 
 // samples is how many requests a check sends to see what every replica
@@ -395,9 +396,9 @@ func checkPostgres(ctx context.Context, r *run) error {
 	if err != nil {
 		return err
 	}
-	r.expect(found && row.expiry.Sub(*si.IdleExpiresAt).Abs() < 2*time.Second,
+	r.expect(found && row.Expiry.Sub(*si.IdleExpiresAt).Abs() < 2*time.Second,
 		"your session is a row in the sessions table (%s: the SHA-256 of your cookie, not the cookie), expiry %s",
-		row.where, row.expiry.Local().Format("15:04:05"))
+		row.Where, row.Expiry.Local().Format("15:04:05"))
 
 	wait := time.Until(*si.IdleExpiresAt) + 1500*time.Millisecond
 	r.env.Log("waiting %v without a request, past the idle timeout", wait.Round(time.Second))
@@ -417,8 +418,8 @@ func checkPostgres(ctx context.Context, r *run) error {
 		return err
 	}
 	if found {
-		r.expect(row.expiry.Before(time.Now()), "the expired row is still in the table (expired %v ago): every read filters on expiry, the cleanup job deletes it",
-			time.Since(row.expiry).Round(time.Second))
+		r.expect(row.Expiry.Before(time.Now()), "the expired row is still in the table (expired %v ago): every read filters on expiry, the cleanup job deletes it",
+			time.Since(row.Expiry).Round(time.Second))
 	} else {
 		r.pass("the expired row is already gone: a replica's cleanup job (every CLEANUP_INTERVAL) deleted it")
 		return nil
@@ -568,13 +569,13 @@ func checkEncryption(ctx context.Context, r *run) error {
 		return err
 	}
 	if !found {
-		r.fail("found no stored session for your cookie (%s)", stored.where)
+		r.fail("found no stored session for your cookie (%s)", stored.Where)
 		return nil
 	}
-	by, sealed := sealedBy(stored.data)
+	by, sealed := session.SealedBy(stored.Data)
 	r.expect(sealed && by == first, "your session (%s, %d bytes) is ciphertext sealed by key %s, the first of SESSION_ENCRYPTION_KEYS",
-		stored.where, len(stored.data), orNone(by))
-	r.expect(!bytes.Contains(stored.data, []byte(sh.email)), "your email address (%s) does not appear in the stored bytes", sh.email)
+		stored.Where, len(stored.Data), orNone(by))
+	r.expect(!bytes.Contains(stored.Data, []byte(sh.email)), "your email address (%s) does not appear in the stored bytes", sh.email)
 
 	if r.env.RotateKeys == nil {
 		return errors.New("this run cannot rotate keys")
@@ -612,7 +613,7 @@ func checkEncryption(ctx context.Context, r *run) error {
 	if err != nil {
 		return err
 	}
-	by, sealed = sealedBy(stored.data)
+	by, sealed = session.SealedBy(stored.Data)
 	r.expect(found && sealed && by == newFirst, "a new login is sealed by the new key %s (found %s)", newFirst, orNone(by))
 	return nil
 }
