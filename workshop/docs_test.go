@@ -16,6 +16,10 @@ func TestDocsFollowTheSteps(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := string(b)
+	// Every step shows the footer's replica and store; the guide says so once.
+	if !strings.Contains(doc, "SHOW_SERVED_BY=true") {
+		t.Error("workshop/README.md does not say that every step sets SHOW_SERVED_BY=true")
+	}
 	for _, s := range Steps {
 		heading := fmt.Sprintf("## Step %d: %s\n", s.N, s.Title)
 		start := strings.Index(doc, heading)
@@ -37,7 +41,7 @@ func TestDocsFollowTheSteps(t *testing.T) {
 			}
 		}
 		for _, st := range s.Settings() {
-			if st.Name == "SESSION_ENCRYPTION_KEYS" || (st.Name == "REPLICAS" && st.Value == "3") || (st.Name == "LB" && st.Value == "rr" && s.N > 2) {
+			if st.Name == "SESSION_ENCRYPTION_KEYS" || st.Name == "SHOW_SERVED_BY" || (st.Name == "REPLICAS" && st.Value == "3") || (st.Name == "LB" && st.Value == "rr" && s.N > 2) {
 				continue
 			}
 			if want := st.Name + "=" + st.Value; !strings.Contains(section, want) {

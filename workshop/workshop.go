@@ -35,11 +35,16 @@ type Step struct {
 }
 
 // Settings is the environment `make workshop STEP=n` gives `make up`.
-func (s Step) Settings() []Setting { return s.settings() }
+// Every step also turns on the footer that names the replica and store
+// of each page, which is what attendees watch: the shop shows it by
+// default in development only, so the workshop asks for it.
+func (s Step) Settings() []Setting {
+	return append(s.settings(), Setting{"SHOW_SERVED_BY", "true"})
+}
 
 // Setting returns the value of one of the step's settings ("" if unset).
 func (s Step) Setting(name string) string {
-	for _, st := range s.settings() {
+	for _, st := range s.Settings() {
 		if st.Name == name {
 			return st.Value
 		}
