@@ -60,6 +60,10 @@ test: ## run every test (race detector) against real PostgreSQL and Redis
 	@services="$$(bash scripts/ensure-services.sh --test --create-db)" && eval "$$services" && \
 		$(GO) test -race -count=1 ./...
 
+.PHONY: check-fork
+check-fork: ## prove a fork without workshop/ and bench/ builds, vets and compiles its tests (a copy in /tmp)
+	@bash scripts/check-fork.sh
+
 .PHONY: bench
 bench: ## measure (bench/): Go benchmarks, load test of shop and floor per store; writes docs/benchmarks.md
 	@bash bench/bench.sh
