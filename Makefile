@@ -14,6 +14,9 @@ CMD ?= up
 export GO
 
 # Tests reach PostgreSQL and Redis through these; set them to use others.
+# wing DIR: stop with a clear message when a fork has deleted a wing.
+wing = test -d $(1) || { echo "$(1)/ is not in this tree (a fork may delete it); make $@ needs it"; exit 1; }
+
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 export TEST_DATABASE_URL TEST_REDIS_URL
@@ -65,7 +68,8 @@ check-fork: ## prove a fork without workshop/ and bench/ builds, vets and compil
 	@bash scripts/check-fork.sh
 
 .PHONY: bench
-bench: ## measure (bench/): Go benchmarks, load test of shop and floor per store; writes docs/benchmarks.md
+bench: ## measure (bench/bench.sh): Go benchmarks, load test of shop and floor per store; writes docs/benchmarks.md
+	@$(call wing,bench)
 	@bash bench/bench.sh
 
 .PHONY: lint
@@ -87,10 +91,12 @@ migrate: build ## run bin/shop migrate CMD (up, down, status; default up) on DAT
 
 .PHONY: workshop
 workshop: ## the workshop (workshop/README.md): run the shop as step STEP needs it
+	@$(call wing,workshop)
 	@bash workshop/workshop.sh $(STEP)
 
 .PHONY: workshop-check
-workshop-check: ## check that the running shop shows what step STEP teaches
+workshop-check: ## check that the running shop shows what step STEP teaches (workshop/workshop.sh)
+	@$(call wing,workshop)
 	@bash workshop/workshop.sh check $(STEP)
 
 .PHONY: screenshots
@@ -112,6 +118,11 @@ screenshots: ## every page in headless Chromium at phone and desktop widths; ref
 ##                      reaches the replicas; `restart` keeps what `up` was given
 ##  TEST_DATABASE_URL   postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 ##  TEST_REDIS_URL      redis://127.0.0.1:6379/0
+##
+##Wings: workshop/ (the workshop: guide, steps, checks, its e2e tests) and
+##bench/ (load tool, floor, bench.sh) are not part of the product; a fork may
+##delete both, with the targets above that use them. check-fork proves the
+##rest builds and its tests compile without them.
 ##
 ##PostgreSQL and Redis are started (or installed with apt-get, as root) when
 ##they do not answer; see scripts/ensure-services.sh. Files: .run/ (logs, pids,

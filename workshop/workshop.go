@@ -1,9 +1,11 @@
 // Package workshop is the hands-on exercise of workshop/README.md: the
 // settings of each step, and the checks that drive a running shop through
 // nginx as shoppers do and say whether it behaves as the step teaches. The
-// command workshop/cmd/workshop runs the checks against `make up`'s shop; the e2e
-// tests run the same checks against clusters they start with each step's
-// settings, so the workshop cannot drift from the code.
+// command workshop/cmd/workshop runs the checks against `make up`'s shop;
+// the tests in workshop/e2e run the same checks against clusters they
+// start with each step's settings, so the workshop cannot drift from the
+// code. Like all of workshop/, the product never imports it: a fork
+// deletes the folder.
 package workshop
 
 import (

@@ -13,7 +13,7 @@
 // run scrapes each -admin URL's /metrics before and after the measured
 // time, so the result also says how many session and cart store round
 // trips, and database queries, each request cost. report turns the
-// results that scripts/bench.sh collected into docs/benchmarks.md.
+// results that bench/bench.sh collected into docs/benchmarks.md.
 package main
 
 import (
