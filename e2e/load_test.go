@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/the-shop/shop/internal/testenv"
+	"github.com/the-shop/shop/internal/testenv/cluster"
 )
 
 // addPause is the pause between two adds of one shopper.
@@ -38,7 +39,7 @@ type load struct {
 }
 
 // startLoad signs n shoppers up and starts them adding.
-func startLoad(t *testing.T, c *cluster, n int) *load {
+func startLoad(t *testing.T, c *cluster.Cluster, n int) *load {
 	t.Helper()
 	l := &load{stop: make(chan struct{})}
 	for i := range n {
@@ -73,7 +74,7 @@ func startLoad(t *testing.T, c *cluster, n int) *load {
 // add adds one unit like a browser whose request may hit a dying replica:
 // it retries with the same idempotency key until the shop answers 200, and
 // counts every answer that was not one.
-func (l *load) add(t *testing.T, c *cluster, s *shopper, pid string) {
+func (l *load) add(t *testing.T, c *cluster.Cluster, s *shopper, pid string) {
 	form := url.Values{"product_id": {pid}, "idempotency_key": {testenv.RandomName("idem-")}}
 	for try := 0; try < 20; try++ {
 		l.requests.Add(1)
@@ -97,7 +98,7 @@ func (l *load) add(t *testing.T, c *cluster, s *shopper, pid string) {
 // finish stops the shoppers and checks every cart and login: no session
 // lost, no acknowledged item lost, none doubled. It returns the number of
 // requests that did not succeed at the first try.
-func (l *load) finish(t *testing.T, c *cluster) (failed int) {
+func (l *load) finish(t *testing.T, c *cluster.Cluster) (failed int) {
 	t.Helper()
 	close(l.stop)
 	l.wg.Wait()

@@ -62,16 +62,16 @@ func TestFailover(t *testing.T) {
 			c := startCluster(t, clusterOptions{Store: store})
 			l := startLoad(t, c, 6)
 			time.Sleep(1500 * time.Millisecond)
-			c.kill(2)
+			c.Kill(t, 2)
 			time.Sleep(1500 * time.Millisecond)
-			c.mustScript("start", "2")
+			c.MustScript(t, "start", "2")
 			time.Sleep(1500 * time.Millisecond)
 			if failed := l.finish(t, c); failed != 0 {
 				t.Errorf("%d requests failed while shop-2 was killed and restarted, want 0", failed)
 			}
 			// The kill must have hit traffic for the test to prove anything:
 			// nginx logs each request it had to retry on another replica.
-			retried := c.nginxUpstreamErrors()
+			retried := c.NginxUpstreamErrors(t)
 			if retried == 0 {
 				t.Error("nginx logged no upstream error: the kill did not hit any request")
 			}
@@ -87,7 +87,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 	l := startLoad(t, c, 6)
 	time.Sleep(time.Second)
 	start := time.Now()
-	c.mustScript("restart")
+	c.MustScript(t, "restart")
 	t.Logf("rolling restart of 3 replicas took %v", time.Since(start).Round(10*time.Millisecond))
 	time.Sleep(500 * time.Millisecond)
 	if failed := l.finish(t, c); failed != 0 {
@@ -142,7 +142,7 @@ func TestMemoryStorePitfall(t *testing.T) {
 				t.Fatalf("request %d: served by %s with %d items; want %s with 2 (ip_hash is sticky)", i, servedBy(g), cart.Count, sticky)
 			}
 		}
-		c.kill(replicaNumber(t, sticky))
+		c.Kill(t, replicaNumber(t, sticky))
 		g := b.Get(t, c.URL, "/cart", true)
 		var cart testenv.Cart
 		g.JSON(t, &cart)
@@ -182,7 +182,7 @@ func TestStoreOutage(t *testing.T) {
 		t.Run(outage.name, func(t *testing.T) {
 			outage.proxy.stop()
 			for n := 1; n <= 2; n++ {
-				waitStatus(t, c.replicaURL(n)+"/readyz", http.StatusServiceUnavailable, 10*time.Second)
+				waitStatus(t, c.ReplicaURL(n)+"/readyz", http.StatusServiceUnavailable, 10*time.Second)
 			}
 			for _, path := range outage.paths {
 				r := b.Get(t, c.URL, path, false)
@@ -204,7 +204,7 @@ func TestStoreOutage(t *testing.T) {
 
 			outage.proxy.restart()
 			for n := 1; n <= 2; n++ {
-				waitStatus(t, c.replicaURL(n)+"/readyz", http.StatusOK, 15*time.Second)
+				waitStatus(t, c.ReplicaURL(n)+"/readyz", http.StatusOK, 15*time.Second)
 			}
 			// Recovered, and the refused add left no trace.
 			for range 4 {

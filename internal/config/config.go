@@ -73,7 +73,9 @@ type Config struct {
 	LogFormat       string
 	LogLevel        string
 	ShutdownTimeout time.Duration
-	// ShowServedBy puts the replica and store badge in every page's footer.
+	// ShowServedBy puts the replica and store badge in every page's footer:
+	// a teaching aid (the workshop turns it on), which production need not
+	// show its visitors. Unset, it follows Env.
 	ShowServedBy bool
 	// PasswordCost is the bcrypt cost of new password hashes.
 	PasswordCost int
@@ -124,7 +126,7 @@ func vars(host string) []Var {
 		{"LOG_FORMAT", "text", "log format: text or json"},
 		{"LOG_LEVEL", "info", "log level: debug, info, warn or error"},
 		{"SHUTDOWN_TIMEOUT", "15s", "drain time on SIGTERM or SIGINT"},
-		{"SHOW_SERVED_BY", "true", "show the serving replica and session store in the page footer"},
+		{"SHOW_SERVED_BY", "", "show the serving replica and session store in the page footer (unset: on when SHOP_ENV=development, off in production)"},
 		{"PASSWORD_COST", "10", "bcrypt cost of new password hashes (4..14)"},
 	}
 }
@@ -179,9 +181,9 @@ func Load(getenv func(string) string) (Config, error) {
 		LogFormat:               p.oneOf("LOG_FORMAT", "text", "json"),
 		LogLevel:                p.oneOf("LOG_LEVEL", "debug", "info", "warn", "error"),
 		ShutdownTimeout:         p.duration("SHUTDOWN_TIMEOUT", 0),
-		ShowServedBy:            p.bool("SHOW_SERVED_BY"),
 		PasswordCost:            p.intRange("PASSWORD_COST", 4, 14),
 	}
+	c.ShowServedBy = p.boolOr("SHOW_SERVED_BY", c.Env == "development")
 	if c.ReplicaName == "" {
 		c.ReplicaName = "shop"
 	}
@@ -257,6 +259,15 @@ func (p *parser) bool(name string) bool {
 		p.fail(name, fmt.Sprintf("is %q; it accepts true or false", p.raw(name)))
 	}
 	return v
+}
+
+// boolOr is bool for a variable whose default depends on other settings:
+// unset, it is def.
+func (p *parser) boolOr(name string, def bool) bool {
+	if p.raw(name) == "" {
+		return def
+	}
+	return p.bool(name)
 }
 
 func (p *parser) intRange(name string, lo, hi int) int {
