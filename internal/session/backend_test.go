@@ -3,7 +3,9 @@ package session
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -41,15 +43,24 @@ func TestBackendConformance(t *testing.T) {
 			} else {
 				userID = 42
 			}
+			acct := testenv.RandomName("acct-")
+			o := owner{userID: userID, account: acct}
 			info := func(id string, exp time.Time) Info {
-				return Info{ID: id, UserID: userID, CreatedAt: now, LastSeen: now, Expiry: exp, IP: "192.0.2.7", UserAgent: "Firefox", Replica: "shop-1"}
+				return Info{ID: id, UserID: userID, Account: acct, CreatedAt: now, LastSeen: now, Expiry: exp, IP: "192.0.2.7", UserAgent: "Firefox", Replica: "shop-1"}
+			}
+			// create stores a new session and returns its version.
+			create := func(t *testing.T, id string, data string, in Info) int64 {
+				t.Helper()
+				v, err := b.commit(ctx, id, []byte(data), in, 0)
+				if err != nil || v == 0 {
+					t.Fatalf("create %s: version %d, %v", id, v, err)
+				}
+				return v
 			}
 
 			t.Run("CommitThenFind", func(t *testing.T) {
 				id := testenv.RandomName("s-")
-				if err := b.commit(ctx, id, []byte("data-1"), info(id, now.Add(time.Hour))); err != nil {
-					t.Fatal(err)
-				}
+				create(t, id, "data-1", info(id, now.Add(time.Hour)))
 				data, st, found, err := b.find(ctx, id)
 				if err != nil || !found || string(data) != "data-1" {
 					t.Fatalf("find = %q, %v, %v", data, found, err)
@@ -61,23 +72,19 @@ func TestBackendConformance(t *testing.T) {
 
 			t.Run("ExpiredIsNotFound", func(t *testing.T) {
 				id := testenv.RandomName("s-")
-				if err := b.commit(ctx, id, []byte("old"), info(id, time.Now().Add(150*time.Millisecond))); err != nil {
-					t.Fatal(err)
-				}
+				create(t, id, "old", info(id, time.Now().Add(150*time.Millisecond)))
 				time.Sleep(300 * time.Millisecond)
 				if _, _, found, err := b.find(ctx, id); err != nil || found {
 					t.Errorf("find of an expired session: found %v, %v", found, err)
 				}
-				if l, _ := b.list(ctx, userID); containsID(l, id) {
+				if l, _ := b.list(ctx, o); containsID(l, id) {
 					t.Error("list shows an expired session")
 				}
 			})
 
 			t.Run("TouchExtendsWithoutRewriting", func(t *testing.T) {
 				id := testenv.RandomName("s-")
-				if err := b.commit(ctx, id, []byte("keep"), info(id, now.Add(time.Minute))); err != nil {
-					t.Fatal(err)
-				}
+				create(t, id, "keep", info(id, now.Add(time.Minute)))
 				later := now.Add(30 * time.Second)
 				in := info(id, later.Add(time.Minute))
 				in.LastSeen, in.Replica = later, "shop-3"
@@ -88,7 +95,7 @@ func TestBackendConformance(t *testing.T) {
 				if string(data) != "keep" || !st.expiry.Equal(later.Add(time.Minute)) || !st.lastSeen.Equal(later) {
 					t.Errorf("after touch: %q %+v", data, st)
 				}
-				l, err := b.list(ctx, userID)
+				l, err := b.list(ctx, o)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -101,19 +108,18 @@ func TestBackendConformance(t *testing.T) {
 
 			t.Run("TouchNeverRevives", func(t *testing.T) {
 				id := testenv.RandomName("s-")
-				if err := b.commit(ctx, id, []byte("x"), info(id, now.Add(time.Hour))); err != nil {
+				create(t, id, "x", info(id, now.Add(time.Hour)))
+				if err := b.delete(ctx, id, o); err != nil {
 					t.Fatal(err)
 				}
-				if err := b.delete(ctx, id, userID); err != nil {
-					t.Fatal(err)
-				}
-				if err := b.touch(ctx, id, info(id, now.Add(2*time.Hour))); err != nil {
-					t.Fatal(err)
+				var g *gone
+				if err := b.touch(ctx, id, info(id, now.Add(2*time.Hour))); !errors.As(err, &g) || g.renewed {
+					t.Fatalf("touch of a deleted session = %v, want gone", err)
 				}
 				if _, _, found, _ := b.find(ctx, id); found {
 					t.Error("a touch brought a deleted session back")
 				}
-				if l, _ := b.list(ctx, userID); containsID(l, id) {
+				if l, _ := b.list(ctx, o); containsID(l, id) {
 					t.Error("a touch put a deleted session back in the index")
 				}
 			})
@@ -121,18 +127,16 @@ func TestBackendConformance(t *testing.T) {
 			t.Run("ListAndDeleteByAccount", func(t *testing.T) {
 				a, bID := testenv.RandomName("s-"), testenv.RandomName("s-")
 				for _, id := range []string{a, bID} {
-					if err := b.commit(ctx, id, []byte("x"), info(id, now.Add(time.Hour))); err != nil {
-						t.Fatal(err)
-					}
+					create(t, id, "x", info(id, now.Add(time.Hour)))
 				}
-				l, err := b.list(ctx, userID)
+				l, err := b.list(ctx, o)
 				if err != nil || !containsID(l, a) || !containsID(l, bID) {
 					t.Fatalf("list = %v, %v; want both sessions", l, err)
 				}
-				if err := b.delete(ctx, a, userID); err != nil {
+				if err := b.delete(ctx, a, o); err != nil {
 					t.Fatal(err)
 				}
-				l, _ = b.list(ctx, userID)
+				l, _ = b.list(ctx, o)
 				if containsID(l, a) || !containsID(l, bID) {
 					t.Errorf("after deleting one: %v", l)
 				}
@@ -141,14 +145,79 @@ func TestBackendConformance(t *testing.T) {
 				}
 			})
 
+			t.Run("WritesOnlyOverTheVersionLoaded", func(t *testing.T) {
+				id := testenv.RandomName("s-")
+				v1 := create(t, id, "v1", info(id, now.Add(time.Hour)))
+				if _, err := b.commit(ctx, id, []byte("again"), info(id, now.Add(time.Hour)), 0); !errors.Is(err, errStale) {
+					t.Errorf("a second create of one id = %v, want stale", err)
+				}
+				v2, err := b.commit(ctx, id, []byte("v2"), info(id, now.Add(time.Hour)), v1)
+				if err != nil || v2 <= v1 {
+					t.Fatalf("write over v%d = v%d, %v", v1, v2, err)
+				}
+				// A request that loaded v1 writes after v2 landed.
+				if _, err := b.commit(ctx, id, []byte("stale"), info(id, now.Add(time.Hour)), v1); !errors.Is(err, errStale) {
+					t.Errorf("write over a replaced version = %v, want stale", err)
+				}
+				data, st, _, _ := b.find(ctx, id)
+				if string(data) != "v2" || st.version != v2 {
+					t.Errorf("stored %q v%d, want v2 v%d", data, st.version, v2)
+				}
+			})
+
+			t.Run("CommitNeverRevives", func(t *testing.T) {
+				id := testenv.RandomName("s-")
+				v := create(t, id, "x", info(id, now.Add(time.Hour)))
+				if err := b.delete(ctx, id, o); err != nil {
+					t.Fatal(err)
+				}
+				var g *gone
+				if _, err := b.commit(ctx, id, []byte("back"), info(id, now.Add(time.Hour)), v); !errors.As(err, &g) || g.renewed {
+					t.Fatalf("commit of a deleted session = %v, want gone", err)
+				}
+				if _, _, found, _ := b.find(ctx, id); found {
+					t.Error("a commit brought a deleted session back")
+				}
+				if l, _ := b.list(ctx, o); containsID(l, id) {
+					t.Error("a commit put a deleted session back in the index")
+				}
+			})
+
+			t.Run("RetireLeavesAMarker", func(t *testing.T) {
+				id := testenv.RandomName("s-")
+				v := create(t, id, "guest", info(id, now.Add(time.Hour)))
+				if err := b.retire(ctx, id, o, "account-b", 300*time.Millisecond); err != nil {
+					t.Fatal(err)
+				}
+				if _, _, found, _ := b.find(ctx, id); found {
+					t.Error("a retired session is still found")
+				}
+				if l, _ := b.list(ctx, o); containsID(l, id) {
+					t.Error("a retired session is still listed")
+				}
+				for _, expect := range []int64{v, 0} {
+					var g *gone
+					if _, err := b.commit(ctx, id, []byte("back"), info(id, now.Add(time.Hour)), expect); !errors.As(err, &g) || !g.renewed || g.renewedTo != "account-b" {
+						t.Errorf("commit (over v%d) of a retired session = %v, want renewed to account-b", expect, err)
+					}
+				}
+				var g *gone
+				if err := b.touch(ctx, id, info(id, now.Add(time.Hour))); !errors.As(err, &g) || !g.renewed {
+					t.Errorf("touch of a retired session = %v, want renewed", err)
+				}
+				// The marker goes; then the id is free as any unknown id.
+				time.Sleep(450 * time.Millisecond)
+				if _, err := b.commit(ctx, id, []byte("new"), info(id, now.Add(time.Hour)), 0); err != nil {
+					t.Errorf("create after the marker expired: %v", err)
+				}
+			})
+
 			t.Run("GuestIsNotIndexed", func(t *testing.T) {
 				id := testenv.RandomName("s-")
 				in := info(id, now.Add(time.Hour))
-				in.UserID = 0
-				if err := b.commit(ctx, id, []byte("guest"), in); err != nil {
-					t.Fatal(err)
-				}
-				if l, _ := b.list(ctx, userID); containsID(l, id) {
+				in.UserID, in.Account = 0, ""
+				create(t, id, "guest", in)
+				if l, _ := b.list(ctx, o); containsID(l, id) {
 					t.Error("a guest session is listed under an account")
 				}
 			})
@@ -321,7 +390,7 @@ func TestEncryptedAtRest(t *testing.T) {
 				conn := pool.Get()
 				defer conn.Close()
 				id := s.r.id
-				v, err := conn.Do("GET", prefix+"session:"+id)
+				v, err := conn.Do("HGET", prefix+"session:"+id, "d")
 				if err != nil || v == nil {
 					t.Fatalf("read the stored session: %v %v", v, err)
 				}
@@ -352,7 +421,8 @@ func TestPruneRedisIndexesInBatches(t *testing.T) {
 	for _, user := range []int64{1, 2} {
 		for _, exp := range []time.Time{now.Add(200 * time.Millisecond), now.Add(time.Hour)} {
 			id := testenv.RandomName("p-")
-			if err := b.commit(ctx, id, []byte("x"), Info{ID: id, UserID: user, LastSeen: now, Expiry: exp}); err != nil {
+			acct := "account-" + strconv.FormatInt(user, 10)
+			if _, err := b.commit(ctx, id, []byte("x"), Info{ID: id, UserID: user, Account: acct, LastSeen: now, Expiry: exp}, 0); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -373,7 +443,8 @@ func TestPruneRedisIndexes(t *testing.T) {
 	now := time.Now()
 	for i, exp := range []time.Time{now.Add(200 * time.Millisecond), now.Add(200 * time.Millisecond), now.Add(time.Hour)} {
 		id := testenv.RandomName("p-")
-		if err := b.commit(ctx, id, []byte("x"), Info{ID: id, UserID: int64(7 + i%2), LastSeen: now, Expiry: exp}); err != nil {
+		acct := "account-" + strconv.Itoa(7+i%2)
+		if _, err := b.commit(ctx, id, []byte("x"), Info{ID: id, UserID: int64(7 + i%2), Account: acct, LastSeen: now, Expiry: exp}, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -389,8 +460,8 @@ func TestPruneRedisIndexes(t *testing.T) {
 		t.Fatalf("second prune removed %d, %v; want nothing left", n, err)
 	}
 	conn := pool.Get()
-	entries, _ := conn.Do("HLEN", b.indexKey(7))
-	gone, _ := conn.Do("EXISTS", b.indexKey(8))
+	entries, _ := conn.Do("HLEN", b.indexKey("account-7"))
+	gone, _ := conn.Do("EXISTS", b.indexKey("account-8"))
 	conn.Close()
 	if entries.(int64) != 1 || gone.(int64) != 0 {
 		t.Errorf("index 7 holds %v entries (want 1); index 8 exists=%v (want 0)", entries, gone)

@@ -86,7 +86,7 @@ func BenchmarkSession(b *testing.B) {
 			return s
 		}
 		s := load(b, "")
-		if err := s.Login(context.Background(), userID, "jane.shopper@example.com", true); err != nil {
+		if err := s.Login(context.Background(), ident(userID), "jane.shopper@example.com", true); err != nil {
 			b.Fatal(err)
 		}
 		token := mustSave(b, s)

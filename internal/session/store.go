@@ -7,21 +7,30 @@ import (
 	"github.com/alexedwards/scs/v2"
 )
 
-// request is the per-request state the Manager shares with its scs store
-// through the context: what the request is (address, browser) and what the
-// store found, so that a request that changes nothing can decide whether to
-// touch without another round trip.
+// request is the per-request state the Session shares with its scs store
+// through the context: what the request is (address, browser), what the
+// store found (so that a request that changes nothing can decide whether
+// to touch without another round trip, and a write lands only over the
+// version it loaded), and how a renewal should leave the old token.
 type request struct {
 	ip, userAgent string
 	https         bool
-	// id and found are set when the store found a live session; id is the
-	// stored token (the hash of the cookie value).
+	// pending is set when the cookie carries a token this shop minted and
+	// has not stored yet (see Manager.mint); minted when this request
+	// minted it, so nothing can be stored under it yet.
+	pending, minted bool
+	// id and found are set when the store found a live session (or the
+	// request has a pending one); id is the stored token (the hash of the
+	// cookie value).
 	id    string
 	found stored
-	// userID is the session's account as loaded, so deleting the session
+	// owner is the session's account as loaded, so deleting the session
 	// (logout, token renewal) also removes it from the account's index.
-	userID int64
-	// commit is what Manager.Commit decided: the session's info, with the
+	owner owner
+	// renewTo, when set, makes the deletion of the old token at a renewal
+	// leave a marker naming the account the session went to.
+	renewTo *string
+	// commit is what Session.commit decided: the session's info, with the
 	// expiry to store.
 	commit Info
 }
@@ -40,27 +49,49 @@ func requestFrom(ctx context.Context) *request {
 	return r
 }
 
+// markerLifetime is how long the marker of a renewed token lives: longer
+// than any request that loaded the old token can still be running.
+const markerLifetime = time.Minute
+
 // store adapts a backend to scs, which hands it the stored token (scs
 // hashes the cookie value first).
 type store struct {
 	b backend
+	// empty is an encoded session without values, what a pending token
+	// loads until something is stored under it.
+	empty func() ([]byte, error)
 }
 
 var _ scs.CtxStore = (*store)(nil)
 
 // FindCtx implements scs.CtxStore.
 func (s *store) FindCtx(ctx context.Context, id string) ([]byte, bool, error) {
-	data, st, found, err := s.b.find(ctx, id)
-	if found {
-		r := requestFrom(ctx)
-		r.id, r.found = id, st
+	r := requestFrom(ctx)
+	if !r.minted {
+		data, st, found, err := s.b.find(ctx, id)
+		if err != nil || found {
+			if found {
+				r.id, r.found = id, st
+			}
+			return data, found, err
+		}
 	}
-	return data, found, err
+	if !r.pending {
+		return nil, false, nil
+	}
+	// A pending token loads as an empty session under that very token, so
+	// that concurrent first requests of a new visitor (tabs, a double
+	// click) all write one session.
+	r.id, r.found = id, stored{}
+	data, err := s.empty()
+	return data, err == nil, err
 }
 
 // CommitCtx implements scs.CtxStore. scs passes the absolute deadline as the
-// expiry (its own idle timeout is off); Manager.Commit has put the expiry it
-// wants, and the rest of the session's info, in the request.
+// expiry (its own idle timeout is off); Session.commit has put the expiry
+// it wants, and the rest of the session's info, in the request. The write
+// lands only over the version the request loaded (none: only if nothing
+// is stored under the token).
 func (s *store) CommitCtx(ctx context.Context, id string, data []byte, deadline time.Time) error {
 	r := requestFrom(ctx)
 	in := r.commit
@@ -68,16 +99,28 @@ func (s *store) CommitCtx(ctx context.Context, id string, data []byte, deadline 
 	if in.Expiry.IsZero() || in.Expiry.After(deadline) {
 		in.Expiry = deadline
 	}
-	if err := s.b.commit(ctx, id, data, in); err != nil {
+	var expect int64
+	if id == r.id {
+		expect = r.found.version
+	}
+	v, err := s.b.commit(ctx, id, data, in, expect)
+	if err != nil {
 		return err
 	}
-	r.id, r.found = id, stored{expiry: in.Expiry, lastSeen: in.LastSeen}
+	r.id, r.found = id, stored{expiry: in.Expiry, lastSeen: in.LastSeen, version: v}
+	r.pending, r.minted = false, false
+	r.owner = in.owner()
 	return nil
 }
 
-// DeleteCtx implements scs.CtxStore.
+// DeleteCtx implements scs.CtxStore: logout deletes; a renewal retires the
+// old token with a marker.
 func (s *store) DeleteCtx(ctx context.Context, id string) error {
-	return s.b.delete(ctx, id, requestFrom(ctx).userID)
+	r := requestFrom(ctx)
+	if r.renewTo != nil {
+		return s.b.retire(ctx, id, r.owner, *r.renewTo, markerLifetime)
+	}
+	return s.b.delete(ctx, id, r.owner)
 }
 
 // Find implements scs.Store; scs calls FindCtx.

@@ -2,26 +2,41 @@ package session
 
 import (
 	"context"
+	"crypto/hmac"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"time"
 
 	"github.com/alexedwards/scs/v2"
+	"github.com/the-shop/shop/internal/account"
 )
 
 // Session is one request's session: what Manager.Load found (or a new,
-// empty one), the changes the request makes to it, and the one Save that
+// pending one), the changes the request makes to it, and the one Save that
 // ends it. It belongs to a single request and is not safe for concurrent
 // use by several goroutines of that request.
+//
+// Every change is recorded as well as made: when Save finds that another
+// request of the same session wrote first, it loads what that request
+// stored and makes this request's changes again on top of it, so that
+// neither request's flash, cart id or login is lost to the other's write.
 type Session struct {
 	m *Manager
-	// data is the context scs keeps the session's values in. Methods that
-	// reach the store take the caller's ctx for cancellation and use data
-	// only for its values (see within).
-	data  context.Context
-	r     *request
-	saved bool
+	// base is the request's context before scs loaded the session into
+	// it, to load it again; data is the context scs keeps the session's
+	// values in. Methods that reach the store take the caller's ctx for
+	// cancellation and use data only for its values (see within).
+	base    context.Context
+	data    context.Context
+	r       *request
+	changes []func()
+	saved   bool
+	// endedAtLoad is set when the cookie's session was refused at load
+	// because its account had moved on.
+	endedAtLoad bool
 }
 
 // within is a context with ctx's deadline and cancellation and the
@@ -44,8 +59,55 @@ func (v valuesFrom) Value(key any) any {
 	return v.Context.Value(key)
 }
 
+// change makes a change to the session's values and records it, to make
+// it again if the session has to be reloaded before it is saved.
+func (s *Session) change(fn func()) {
+	fn()
+	s.changes = append(s.changes, fn)
+}
+
 // UserID returns the signed-in account's id, or 0 for a guest.
 func (s *Session) UserID() int64 { return s.m.scs.GetInt64(s.data, keyUserID) }
+
+// Account returns the signed-in account's identity as the session was
+// issued (the zero Identity for a guest).
+func (s *Session) Account() account.Identity {
+	if s.UserID() == 0 {
+		return account.Identity{}
+	}
+	return account.Identity{
+		ID:       s.UserID(),
+		PublicID: s.m.scs.GetString(s.data, keyAccount),
+		Epoch:    s.m.scs.GetInt64(s.data, keyEpoch),
+	}
+}
+
+// SetEpoch records the account's new session epoch in this session, after
+// the request moved the epoch on (a password change, "sign out other
+// sessions"), so that this session carries on while the others end.
+func (s *Session) SetEpoch(epoch int64) {
+	s.change(func() { s.m.scs.Put(s.data, keyEpoch, epoch) })
+}
+
+// Token is the session's token, as its cookie carries it.
+func (s *Session) Token() string { return s.m.scs.Token(s.data) }
+
+// CSRFToken is the token forms and scripts repeat with every unsafe
+// request of this session: the HMAC of the session token, so it needs no
+// storage, holds on every replica, and changes when the token does (at
+// login).
+func (s *Session) CSRFToken() string {
+	return base64.RawURLEncoding.EncodeToString(s.m.mac("csrf", []byte(s.Token())))
+}
+
+// CheckCSRF reports whether t is this session's CSRF token.
+func (s *Session) CheckCSRF(t string) bool {
+	return t != "" && hmac.Equal([]byte(t), []byte(s.CSRFToken()))
+}
+
+// Ended reports whether the request came with a session that was refused
+// because its account had moved on since it was issued.
+func (s *Session) Ended() bool { return s.endedAtLoad }
 
 // Email returns the signed-in account's email ("" for a guest). It is kept
 // in the session so that pages need no database read to greet the user.
@@ -58,18 +120,30 @@ func (s *Session) Remembered() bool { return s.m.scs.GetBool(s.data, keyRemember
 func (s *Session) CartID() string { return s.m.scs.GetString(s.data, keyCartID) }
 
 // SetCartID records the id of this session's guest cart.
-func (s *Session) SetCartID(id string) { s.m.scs.Put(s.data, keyCartID, id) }
+func (s *Session) SetCartID(id string) { s.change(func() { s.m.scs.Put(s.data, keyCartID, id) }) }
+
+// GuestCartID returns the id of this session's guest cart, making one up
+// when there is none yet. It is derived from the session token, so that
+// the concurrent first requests of a new visitor, which share a pending
+// token, add to one cart.
+func (s *Session) GuestCartID() string {
+	if id := s.CartID(); id != "" {
+		return id
+	}
+	id := base64.RawURLEncoding.EncodeToString(s.m.mac("guest-cart", []byte(s.Token()))[:16])
+	s.SetCartID(id)
+	return id
+}
 
 // ClearCartID forgets the guest cart (after it merged into an account's).
-func (s *Session) ClearCartID() { s.m.scs.Remove(s.data, keyCartID) }
+func (s *Session) ClearCartID() { s.change(func() { s.m.scs.Remove(s.data, keyCartID) }) }
 
 // AddFlash queues a message for the next page this session sees.
 func (s *Session) AddFlash(kind, message string) {
-	var list []string
-	if v, ok := s.m.scs.Get(s.data, keyFlash).([]string); ok {
-		list = v
-	}
-	s.m.scs.Put(s.data, keyFlash, append(list, kind, message))
+	s.change(func() {
+		list, _ := s.m.scs.Get(s.data, keyFlash).([]string)
+		s.m.scs.Put(s.data, keyFlash, append(slices.Clip(list), kind, message))
+	})
 }
 
 // PopFlashes returns and removes the queued messages. A session without
@@ -78,12 +152,45 @@ func (s *Session) PopFlashes() []Flash {
 	if !s.m.scs.Exists(s.data, keyFlash) {
 		return nil
 	}
-	list, _ := s.m.scs.Pop(s.data, keyFlash).([]string)
+	popped, _ := s.m.scs.Get(s.data, keyFlash).([]string)
+	// Made again on a reload, the change removes only the messages shown
+	// here: one that another request queued meanwhile stays for the next
+	// page.
+	s.change(func() {
+		list, _ := s.m.scs.Get(s.data, keyFlash).([]string)
+		left := withoutFlashes(list, popped)
+		if len(left) == 0 {
+			s.m.scs.Remove(s.data, keyFlash)
+			return
+		}
+		s.m.scs.Put(s.data, keyFlash, left)
+	})
 	var out []Flash
-	for i := 0; i+1 < len(list); i += 2 {
-		out = append(out, Flash{Kind: list[i], Message: list[i+1]})
+	for i := 0; i+1 < len(popped); i += 2 {
+		out = append(out, Flash{Kind: popped[i], Message: popped[i+1]})
 	}
 	return out
+}
+
+// withoutFlashes returns list without the (kind, message) pairs of shown,
+// each removed once.
+func withoutFlashes(list, shown []string) []string {
+	var left []string
+	shown = slices.Clone(shown)
+	for i := 0; i+1 < len(list); i += 2 {
+		found := false
+		for j := 0; j+1 < len(shown); j += 2 {
+			if shown[j] == list[i] && shown[j+1] == list[i+1] {
+				shown = slices.Delete(shown, j, j+2)
+				found = true
+				break
+			}
+		}
+		if !found {
+			left = append(left, list[i], list[i+1])
+		}
+	}
+	return left
 }
 
 // Expiry returns when this session expires if unused from now on (idle) and
@@ -96,30 +203,50 @@ func (s *Session) Expiry() (idle, absolute time.Time) {
 	return s.r.found.expiry, s.m.scs.Deadline(s.data)
 }
 
-// Login makes the session belong to userID. The token is renewed first, so a
-// token planted before login (session fixation) is worthless after it.
-// remember gives a persistent cookie and the longer lifetime.
-func (s *Session) Login(ctx context.Context, userID int64, email string, remember bool) error {
-	if err := s.RenewToken(ctx); err != nil {
+// Login makes the session belong to the account a. The token is renewed
+// first, so a token planted before login (session fixation) is worthless
+// after it, and the session starts clean: nothing of a previous visitor or
+// account carries over (the caller merges the guest cart before). remember
+// gives a persistent cookie and the longer lifetime.
+func (s *Session) Login(ctx context.Context, a account.Identity, email string, remember bool) error {
+	if err := s.renew(ctx, a.PublicID); err != nil {
 		return fmt.Errorf("renew session token at login: %w", err)
 	}
-	s.m.scs.Put(s.data, keyUserID, userID)
-	s.m.scs.Put(s.data, keyEmail, email)
-	// From the account's point of view this is a new session.
-	s.m.scs.Put(s.data, keyCreated, time.Now().Unix())
-	if remember {
-		s.m.scs.RememberMe(s.data, true)
-		s.m.scs.SetDeadline(s.data, time.Now().Add(s.m.rememberLifetime).UTC())
-	}
+	now := time.Now()
+	s.change(func() {
+		s.m.scs.Clear(s.data)
+		s.m.scs.Put(s.data, keyUserID, a.ID)
+		s.m.scs.Put(s.data, keyAccount, a.PublicID)
+		s.m.scs.Put(s.data, keyEpoch, a.Epoch)
+		s.m.scs.Put(s.data, keyEmail, email)
+		// From the account's point of view this is a new session.
+		s.m.scs.Put(s.data, keyCreated, now.Unix())
+		s.m.scs.RememberMe(s.data, remember)
+		deadline := now.Add(s.m.scs.Lifetime)
+		if remember {
+			deadline = now.Add(s.m.rememberLifetime)
+		}
+		s.m.scs.SetDeadline(s.data, deadline.UTC())
+	})
 	return nil
 }
 
-// RenewToken gives the session a new token and deletes the old one from the
-// store, so a token known before is worthless.
+// RenewToken gives the session a new token and retires the old one in the
+// store, so a token known before is worthless (a privilege change).
 func (s *Session) RenewToken(ctx context.Context) error {
+	return s.renew(ctx, s.Account().PublicID)
+}
+
+// renew renews the token; a request of the old token still in flight
+// learns that the session went on as account's (see Ended).
+func (s *Session) renew(ctx context.Context, account string) error {
+	s.r.renewTo = &account
+	defer func() { s.r.renewTo = nil }()
 	if err := s.m.scs.RenewToken(s.within(ctx)); err != nil {
 		return err
 	}
+	// Nothing is stored under the new token yet: its first write creates.
+	s.r.pending, s.r.minted = false, false
 	s.m.event(EventRenewed)
 	return nil
 }
@@ -131,6 +258,7 @@ func (s *Session) Logout(ctx context.Context) error {
 	if err := s.m.scs.Destroy(s.within(ctx)); err != nil {
 		return fmt.Errorf("destroy session at logout: %w", err)
 	}
+	s.r.pending, s.r.minted = false, false
 	s.m.event(EventDestroyed)
 	return nil
 }
@@ -142,7 +270,7 @@ func (s *Session) Sessions(ctx context.Context) ([]Listed, error) {
 	if uid == 0 {
 		return nil, nil
 	}
-	infos, err := s.m.b.list(ctx, uid)
+	infos, err := s.m.b.list(ctx, s.r.owner)
 	if err != nil {
 		return nil, err
 	}
@@ -177,7 +305,7 @@ func (s *Session) Revoke(ctx context.Context, id string) error {
 		if l.Current {
 			return s.Logout(ctx)
 		}
-		if err := s.m.b.delete(ctx, id, s.UserID()); err != nil {
+		if err := s.m.b.delete(ctx, id, s.r.owner); err != nil {
 			return err
 		}
 		s.m.event(EventRevoked)
@@ -198,7 +326,7 @@ func (s *Session) RevokeOthers(ctx context.Context) (int, error) {
 		if l.Current {
 			continue
 		}
-		if err := s.m.b.delete(ctx, l.ID, s.UserID()); err != nil {
+		if err := s.m.b.delete(ctx, l.ID, s.r.owner); err != nil {
 			return n, err
 		}
 		s.m.event(EventRevoked)
@@ -213,9 +341,16 @@ func (s *Session) Saved() bool { return s.saved }
 // Save ends the request's work on the session, once: a changed session is
 // committed and its cookie written, a destroyed one gets an expired cookie,
 // and an unchanged one is touched (its expiry extended, without rewriting
-// its data) when the touch interval has passed since it was last seen.
-// Later calls do nothing. w receives the Set-Cookie header, so Save must run
-// before the response header is written.
+// its data) when the touch interval has passed since it was last seen; a
+// pending one gets its cookie when this request minted it. Later calls do
+// nothing. w receives the Set-Cookie header, so Save must run before the
+// response header is written.
+//
+// A write lands only over what the request loaded. When another request of
+// the session wrote first, Save loads what it stored and makes this
+// request's changes again on top (at most maxReplays times). When the
+// session is no longer stored (logged out, revoked, renewed by a login in
+// another tab), nothing is written back and Save returns an *Ended error.
 func (s *Session) Save(ctx context.Context, w http.ResponseWriter) error {
 	if s.saved {
 		return nil
@@ -224,24 +359,61 @@ func (s *Session) Save(ctx context.Context, w http.ResponseWriter) error {
 	m := s.m
 	switch m.scs.Status(s.data) {
 	case scs.Modified:
-		token, expiry, err := s.commit(ctx)
-		if err != nil {
-			return err
+		for replays := 0; ; replays++ {
+			token, expiry, err := s.commit(ctx)
+			if err == nil {
+				s.writeCookie(w, token, expiry)
+				return nil
+			}
+			if !errors.Is(err, errStale) || replays == maxReplays {
+				return s.ended(err)
+			}
+			if err := s.reload(ctx); err != nil {
+				return s.ended(err)
+			}
 		}
-		s.writeCookie(w, token, expiry)
 	case scs.Destroyed:
 		s.writeCookie(w, "", time.Time{})
 	default:
+		if s.r.minted {
+			// The cookie of a pending session: nothing stored yet, so the
+			// browser needs it to come back to the same token.
+			s.writeCookie(w, s.Token(), m.scs.Deadline(s.data))
+			return nil
+		}
 		now := time.Now().UTC()
-		if s.r.id == "" || now.Sub(s.r.found.lastSeen) < m.touchInterval {
+		if s.r.found.version == 0 || now.Sub(s.r.found.lastSeen) < m.touchInterval {
 			return nil
 		}
 		in := m.info(s, now)
 		in.ID = s.r.id
 		if err := m.b.touch(ctx, s.r.id, in); err != nil {
-			return err
+			return s.ended(err)
 		}
-		s.r.found = stored{expiry: in.Expiry, lastSeen: now}
+		s.r.found.expiry, s.r.found.lastSeen = in.Expiry, now
+	}
+	return nil
+}
+
+// maxReplays bounds how often one Save loads the session again after
+// another request wrote first: a few concurrent requests of one session
+// take a few rounds, and a session that never settles is a bug.
+const maxReplays = 16
+
+// reload loads the session as stored now and makes this request's changes
+// again on it.
+func (s *Session) reload(ctx context.Context) error {
+	s.r.id, s.r.found = "", stored{}
+	data, err := s.m.scs.Load(valuesFrom{Context: ctx, values: s.base}, s.Token())
+	if err != nil {
+		return err
+	}
+	if s.r.id == "" {
+		return &gone{}
+	}
+	s.data = data
+	for _, fn := range s.changes {
+		fn()
 	}
 	return nil
 }
@@ -254,13 +426,59 @@ func (s *Session) commit(ctx context.Context) (string, time.Time, error) {
 		m.scs.Put(s.data, keyCreated, now.Unix())
 	}
 	// A session the request did not find in the store is new to it.
-	created := s.r.id == ""
+	created := s.r.found.version == 0
 	s.r.commit = m.info(s, now)
 	token, _, err := m.scs.Commit(s.within(ctx))
 	if err == nil && created {
 		m.event(EventCreated)
 	}
 	return token, s.r.commit.Expiry, err
+}
+
+// Ended is what Save returns when the session it would write is no longer
+// stored: nothing was written back, and no cookie was set.
+type Ended struct {
+	// Renewed is set when another request of the session renewed its
+	// token (a login, a password change): the browser has the new cookie
+	// already, and the session went on as Account's (a public id; "" for
+	// a guest).
+	Renewed bool
+	Account string
+	// SignedIn is set when the session belonged to an account: it was
+	// logged out or revoked, and the user is signed out.
+	SignedIn bool
+	// GuestCart is the guest cart the request used, if any: what it added
+	// there after a login in another tab merged the cart belongs in
+	// Account's cart.
+	GuestCart string
+}
+
+func (e *Ended) Error() string {
+	if e.Renewed {
+		return "session renewed by another request"
+	}
+	return "session ended by another request"
+}
+
+// ended turns a gone error into an *Ended; other errors pass.
+func (s *Session) ended(err error) error {
+	var g *gone
+	if !errors.As(err, &g) {
+		return err
+	}
+	return &Ended{Renewed: g.renewed, Account: g.renewedTo, SignedIn: s.r.owner.userID != 0, GuestCart: s.CartID()}
+}
+
+// Restart replaces an ended session by a new, empty one under a new
+// pending token, unsaved, for the request to tell the user (a flash) and
+// save.
+func (s *Session) Restart(ctx context.Context) error {
+	fresh, err := s.m.loadMinted(context.WithoutCancel(s.base), Request{IP: s.r.ip, UserAgent: s.r.userAgent, HTTPS: s.r.https})
+	if err != nil {
+		return err
+	}
+	*s = *fresh
+	return nil
 }
 
 // writeCookie is scs's WriteSessionCookie, plus Secure whenever the
