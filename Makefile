@@ -14,6 +14,9 @@ CMD ?= up
 export GO
 
 # Tests reach PostgreSQL and Redis through these; set them to use others.
+# wing DIR: stop with a clear message when a fork has deleted a wing.
+wing = test -d $(1) || { echo "$(1)/ is not in this tree (a fork may delete it); make $@ needs it"; exit 1; }
+
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 export TEST_DATABASE_URL TEST_REDIS_URL
@@ -60,21 +63,30 @@ test: ## run every test (race detector) against real PostgreSQL and Redis
 	@services="$$(bash scripts/ensure-services.sh --test --create-db)" && eval "$$services" && \
 		$(GO) test -race -count=1 ./...
 
+.PHONY: check-fork
+check-fork: ## prove a fork without workshop/ and bench/ builds, vets and compiles its tests (a copy in /tmp)
+	@bash scripts/check-fork.sh
+
 .PHONY: bench
-bench: ## measure: Go benchmarks, load test of shop and floor per store; writes docs/benchmarks.md
-	@bash scripts/bench.sh
+bench: ## measure (bench/bench.sh): Go benchmarks, load test of shop and floor per store; writes docs/benchmarks.md
+	@$(call wing,bench)
+	@bash bench/bench.sh
 
 .PHONY: lint
 lint: ## gofmt (must list nothing) and go vet; shellcheck when installed
 	@out="$$($(GOFMT) -l .)"; \
 	if [ -n "$$out" ]; then echo "gofmt would change these files (run make fmt):"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	@if command -v shellcheck >/dev/null; then shellcheck -x scripts/*.sh .ci/run; \
+	@if command -v shellcheck >/dev/null; then shellcheck -x scripts/*.sh $$(ls workshop/*.sh bench/*.sh 2>/dev/null) .ci/run; \
 	else echo "shellcheck not installed; scripts not checked"; fi
 
 .PHONY: fmt
 fmt: ## format the Go code (gofmt -w)
 	$(GOFMT) -w .
+
+.PHONY: docs
+docs: ## regenerate docs/configuration.md from internal/config (a test fails when it is stale)
+	$(GO) generate ./internal/config/
 
 .PHONY: migrate
 migrate: build ## run bin/shop migrate CMD (up, down, status; default up) on DATABASE_URL
@@ -82,12 +94,14 @@ migrate: build ## run bin/shop migrate CMD (up, down, status; default up) on DAT
 		bin/shop migrate $(CMD)
 
 .PHONY: workshop
-workshop: ## the workshop (docs/workshop.md): run the shop as step STEP needs it
-	@bash scripts/workshop.sh $(STEP)
+workshop: ## the workshop (workshop/README.md): run the shop as step STEP needs it
+	@$(call wing,workshop)
+	@bash workshop/workshop.sh $(STEP)
 
 .PHONY: workshop-check
-workshop-check: ## check that the running shop shows what step STEP teaches
-	@bash scripts/workshop.sh check $(STEP)
+workshop-check: ## check that the running shop shows what step STEP teaches (workshop/workshop.sh)
+	@$(call wing,workshop)
+	@bash workshop/workshop.sh check $(STEP)
 
 .PHONY: screenshots
 screenshots: ## every page in headless Chromium at phone and desktop widths; refreshes docs/screenshots
@@ -104,10 +118,15 @@ screenshots: ## every page in headless Chromium at phone and desktop widths; ref
 ##  READY_TIMEOUT=60    seconds `up` and `restart` wait for each /readyz
 ##  CMD=up              for migrate: up, down or status
 ##  STEP=1              for workshop and workshop-check: the step, 1 to 7
-##  DATABASE_URL, REDIS_URL, LOG_FORMAT, ...: any name in shared/CONTRACT.md
+##  DATABASE_URL, REDIS_URL, LOG_FORMAT, ...: any name in docs/configuration.md
 ##                      reaches the replicas; `restart` keeps what `up` was given
 ##  TEST_DATABASE_URL   postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 ##  TEST_REDIS_URL      redis://127.0.0.1:6379/0
+##
+##Wings: workshop/ (the workshop: guide, steps, checks, its e2e tests) and
+##bench/ (load tool, floor, bench.sh) are not part of the product; a fork may
+##delete both, with the targets above that use them. check-fork proves the
+##rest builds and its tests compile without them.
 ##
 ##PostgreSQL and Redis are started (or installed with apt-get, as root) when
 ##they do not answer; see scripts/ensure-services.sh. Files: .run/ (logs, pids,

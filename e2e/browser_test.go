@@ -121,7 +121,7 @@ func TestBrowser(t *testing.T) {
 		// is retried by nginx on another replica, and the cart is whole.
 		killed := tb.lastServedBy
 		n := replicaNumber(t, killed)
-		c.kill(n)
+		c.Kill(t, n)
 		t.Logf("killed %s, which served the cart page", killed)
 		tb.fill("#line-qty-2", "3")
 		tb.click(`form.qty-form[action="/cart/items/2"] button[type=submit]`)
@@ -129,7 +129,7 @@ func TestBrowser(t *testing.T) {
 			tb.fatalf("the page after the kill was served by %q", tb.lastServedBy)
 		}
 		wantCart(tb, map[string]int{mug: 1, dripper: 3})
-		c.mustScript("start", fmt.Sprint(n))
+		c.MustScript(t, "start", fmt.Sprint(n))
 
 		// Remove a line.
 		tb.click(`form.remove-form[action="/cart/items/1/delete"] button[type=submit]`)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/the-shop/shop/internal/testenv"
+	"github.com/the-shop/shop/internal/testenv/cluster"
 )
 
 // addPause is the pause between two adds of one shopper.
@@ -38,12 +39,12 @@ type load struct {
 }
 
 // startLoad signs n shoppers up and starts them adding.
-func startLoad(t *testing.T, c *cluster, n int) *load {
+func startLoad(t *testing.T, c *cluster.Cluster, n int) *load {
 	t.Helper()
 	l := &load{stop: make(chan struct{})}
 	for i := range n {
 		s := &shopper{b: testenv.NewBrowser(t), email: testenv.RandomName(fmt.Sprintf("load%d-", i)) + "@example.com", want: map[string]int{}}
-		r := s.b.Post(c.URL, "/signup", url.Values{"email": {s.email}, "password": {"load test password"}}, s.b.Token(c.URL), false)
+		r := s.b.Post(t, c.URL, "/signup", url.Values{"email": {s.email}, "password": {"load test password"}}, s.b.Token(t, c.URL), false)
 		if r.StatusCode != http.StatusSeeOther {
 			t.Fatalf("signup through nginx: %d %.300s", r.StatusCode, r.Body)
 		}
@@ -73,7 +74,7 @@ func startLoad(t *testing.T, c *cluster, n int) *load {
 // add adds one unit like a browser whose request may hit a dying replica:
 // it retries with the same idempotency key until the shop answers 200, and
 // counts every answer that was not one.
-func (l *load) add(t *testing.T, c *cluster, s *shopper, pid string) {
+func (l *load) add(t *testing.T, c *cluster.Cluster, s *shopper, pid string) {
 	form := url.Values{"product_id": {pid}, "idempotency_key": {testenv.RandomName("idem-")}}
 	for try := 0; try < 20; try++ {
 		l.requests.Add(1)
@@ -97,7 +98,7 @@ func (l *load) add(t *testing.T, c *cluster, s *shopper, pid string) {
 // finish stops the shoppers and checks every cart and login: no session
 // lost, no acknowledged item lost, none doubled. It returns the number of
 // requests that did not succeed at the first try.
-func (l *load) finish(t *testing.T, c *cluster) (failed int) {
+func (l *load) finish(t *testing.T, c *cluster.Cluster) (failed int) {
 	t.Helper()
 	close(l.stop)
 	l.wg.Wait()
@@ -108,10 +109,10 @@ func (l *load) finish(t *testing.T, c *cluster) (failed int) {
 		if s.unsettled > 0 {
 			t.Errorf("%s: %d adds never succeeded after 20 tries", s.email, s.unsettled)
 		}
-		if si := s.b.Session(c.URL); !si.Authenticated {
+		if si := s.b.Session(t, c.URL); !si.Authenticated {
 			t.Errorf("%s: session lost (now %+v)", s.email, si)
 		}
-		got := s.b.Cart(c.URL).Quantities()
+		got := s.b.Cart(t, c.URL).Quantities()
 		for pid, n := range s.want {
 			if got[pid] != n {
 				t.Errorf("%s: product %s: cart holds %d, %d adds were acknowledged (lost or doubled)", s.email, pid, got[pid], n)

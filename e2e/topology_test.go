@@ -21,25 +21,25 @@ func TestSessionContinuity(t *testing.T) {
 			c := startCluster(t, clusterOptions{Store: store})
 			b := testenv.NewBrowser(t)
 			email := testenv.RandomName("cont") + "@example.com"
-			r := b.Post(c.URL, "/signup", url.Values{"email": {email}, "password": {"continuity"}}, b.Token(c.URL), false)
+			r := b.Post(t, c.URL, "/signup", url.Values{"email": {email}, "password": {"continuity"}}, b.Token(t, c.URL), false)
 			if r.StatusCode != http.StatusSeeOther {
 				t.Fatalf("signup: %d", r.StatusCode)
 			}
 			served := map[string]int{}
 			for i := 1; i <= 9; i++ {
-				r := b.Post(c.URL, "/cart/items", url.Values{"product_id": {"3"}}, b.CSRF, true)
+				r := b.Post(t, c.URL, "/cart/items", url.Values{"product_id": {"3"}}, b.CSRF, true)
 				if r.StatusCode != http.StatusOK {
 					t.Fatalf("add %d: %d %.200s", i, r.StatusCode, r.Body)
 				}
 				served[servedBy(r)]++
-				g := b.Get(c.URL, "/cart", true)
+				g := b.Get(t, c.URL, "/cart", true)
 				served[servedBy(g)]++
 				var cart testenv.Cart
 				g.JSON(t, &cart)
 				if cart.Count != i {
 					t.Fatalf("after %d adds the cart (via %s) holds %d", i, servedBy(g), cart.Count)
 				}
-				si := b.Session(c.URL)
+				si := b.Session(t, c.URL)
 				served[si.Replica]++
 				if !si.Authenticated || si.Store != store {
 					t.Fatalf("login lost on %s: %+v", si.Replica, si)
@@ -62,16 +62,16 @@ func TestFailover(t *testing.T) {
 			c := startCluster(t, clusterOptions{Store: store})
 			l := startLoad(t, c, 6)
 			time.Sleep(1500 * time.Millisecond)
-			c.kill(2)
+			c.Kill(t, 2)
 			time.Sleep(1500 * time.Millisecond)
-			c.mustScript("start", "2")
+			c.MustScript(t, "start", "2")
 			time.Sleep(1500 * time.Millisecond)
 			if failed := l.finish(t, c); failed != 0 {
 				t.Errorf("%d requests failed while shop-2 was killed and restarted, want 0", failed)
 			}
 			// The kill must have hit traffic for the test to prove anything:
 			// nginx logs each request it had to retry on another replica.
-			retried := c.nginxUpstreamErrors()
+			retried := c.NginxUpstreamErrors(t)
 			if retried == 0 {
 				t.Error("nginx logged no upstream error: the kill did not hit any request")
 			}
@@ -87,7 +87,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 	l := startLoad(t, c, 6)
 	time.Sleep(time.Second)
 	start := time.Now()
-	c.mustScript("restart")
+	c.MustScript(t, "restart")
 	t.Logf("rolling restart of 3 replicas took %v", time.Since(start).Round(10*time.Millisecond))
 	time.Sleep(500 * time.Millisecond)
 	if failed := l.finish(t, c); failed != 0 {
@@ -103,13 +103,13 @@ func TestMemoryStorePitfall(t *testing.T) {
 		t.Parallel()
 		c := startCluster(t, clusterOptions{Store: "memory", LB: "rr"})
 		b := testenv.NewBrowser(t)
-		r := b.Post(c.URL, "/cart/items", url.Values{"product_id": {"1"}, "quantity": {"2"}}, b.Token(c.URL), true)
+		r := b.Post(t, c.URL, "/cart/items", url.Values{"product_id": {"1"}, "quantity": {"2"}}, b.Token(t, c.URL), true)
 		if r.StatusCode != http.StatusOK {
 			t.Fatalf("add: %d %.200s", r.StatusCode, r.Body)
 		}
 		counts := map[string]int{}
 		for range 6 {
-			g := b.Get(c.URL, "/cart", true)
+			g := b.Get(t, c.URL, "/cart", true)
 			var cart testenv.Cart
 			g.JSON(t, &cart)
 			counts[servedBy(g)] = cart.Count
@@ -129,21 +129,21 @@ func TestMemoryStorePitfall(t *testing.T) {
 		t.Parallel()
 		c := startCluster(t, clusterOptions{Store: "memory", LB: "ip"})
 		b := testenv.NewBrowser(t)
-		r := b.Post(c.URL, "/cart/items", url.Values{"product_id": {"1"}, "quantity": {"2"}}, b.Token(c.URL), true)
+		r := b.Post(t, c.URL, "/cart/items", url.Values{"product_id": {"1"}, "quantity": {"2"}}, b.Token(t, c.URL), true)
 		if r.StatusCode != http.StatusOK {
 			t.Fatalf("add: %d %.200s", r.StatusCode, r.Body)
 		}
 		sticky := servedBy(r)
 		for i := range 6 {
-			g := b.Get(c.URL, "/cart", true)
+			g := b.Get(t, c.URL, "/cart", true)
 			var cart testenv.Cart
 			g.JSON(t, &cart)
 			if servedBy(g) != sticky || cart.Count != 2 {
 				t.Fatalf("request %d: served by %s with %d items; want %s with 2 (ip_hash is sticky)", i, servedBy(g), cart.Count, sticky)
 			}
 		}
-		c.kill(replicaNumber(t, sticky))
-		g := b.Get(c.URL, "/cart", true)
+		c.Kill(t, replicaNumber(t, sticky))
+		g := b.Get(t, c.URL, "/cart", true)
 		var cart testenv.Cart
 		g.JSON(t, &cart)
 		if servedBy(g) == sticky || cart.Count != 0 {
@@ -166,7 +166,7 @@ func TestStoreOutage(t *testing.T) {
 		RedisURL:    replaceHost(t, testenv.RedisURL(), redisProxy.addr),
 	})
 	b := testenv.NewBrowser(t)
-	if r := b.Post(c.URL, "/cart/items", url.Values{"product_id": {"4"}}, b.Token(c.URL), true); r.StatusCode != http.StatusOK {
+	if r := b.Post(t, c.URL, "/cart/items", url.Values{"product_id": {"4"}}, b.Token(t, c.URL), true); r.StatusCode != http.StatusOK {
 		t.Fatalf("add: %d %.200s", r.StatusCode, r.Body)
 	}
 
@@ -182,33 +182,33 @@ func TestStoreOutage(t *testing.T) {
 		t.Run(outage.name, func(t *testing.T) {
 			outage.proxy.stop()
 			for n := 1; n <= 2; n++ {
-				waitStatus(t, c.replicaURL(n)+"/readyz", http.StatusServiceUnavailable, 10*time.Second)
+				waitStatus(t, c.ReplicaURL(n)+"/readyz", http.StatusServiceUnavailable, 10*time.Second)
 			}
 			for _, path := range outage.paths {
-				r := b.Get(c.URL, path, false)
+				r := b.Get(t, c.URL, path, false)
 				if r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(r.Body, "temporarily unavailable") {
 					t.Errorf("GET %s while %s is down: %d, want 503 with the shop's page:\n%.300s", path, outage.name, r.StatusCode, r.Body)
 				}
-				j := b.Get(c.URL, path, true)
+				j := b.Get(t, c.URL, path, true)
 				if j.StatusCode != http.StatusServiceUnavailable || !strings.Contains(j.Body, `"code":"temporarily_unavailable"`) {
 					t.Errorf("GET %s (JSON) while %s is down: %d %.200s", path, outage.name, j.StatusCode, j.Body)
 				}
 			}
-			r := b.Post(c.URL, "/cart/items", url.Values{"product_id": {"4"}}, b.CSRF, true)
+			r := b.Post(t, c.URL, "/cart/items", url.Values{"product_id": {"4"}}, b.CSRF, true)
 			if r.StatusCode != http.StatusServiceUnavailable {
 				t.Errorf("POST /cart/items while %s is down: %d, want 503", outage.name, r.StatusCode)
 			}
-			if h := b.Get(c.URL, "/healthz", true); h.StatusCode != http.StatusOK {
+			if h := b.Get(t, c.URL, "/healthz", true); h.StatusCode != http.StatusOK {
 				t.Errorf("/healthz while %s is down: %d, want 200 (the process is up)", outage.name, h.StatusCode)
 			}
 
 			outage.proxy.restart()
 			for n := 1; n <= 2; n++ {
-				waitStatus(t, c.replicaURL(n)+"/readyz", http.StatusOK, 15*time.Second)
+				waitStatus(t, c.ReplicaURL(n)+"/readyz", http.StatusOK, 15*time.Second)
 			}
 			// Recovered, and the refused add left no trace.
 			for range 4 {
-				if cart := b.Cart(c.URL); cart.Count != 1 {
+				if cart := b.Cart(t, c.URL); cart.Count != 1 {
 					t.Errorf("cart after %s came back holds %d, want 1", outage.name, cart.Count)
 				}
 			}
@@ -245,10 +245,10 @@ func TestRevocationThroughNginx(t *testing.T) {
 			c := startCluster(t, clusterOptions{Store: store})
 			email := testenv.RandomName("rev") + "@example.com"
 			laptop, phone := testenv.NewBrowser(t), testenv.NewBrowser(t)
-			if r := laptop.Post(c.URL, "/signup", url.Values{"email": {email}, "password": {"revocation"}}, laptop.Token(c.URL), false); r.StatusCode != http.StatusSeeOther {
+			if r := laptop.Post(t, c.URL, "/signup", url.Values{"email": {email}, "password": {"revocation"}}, laptop.Token(t, c.URL), false); r.StatusCode != http.StatusSeeOther {
 				t.Fatalf("signup: %d", r.StatusCode)
 			}
-			if r := phone.Post(c.URL, "/login", url.Values{"email": {email}, "password": {"revocation"}}, phone.Token(c.URL), false); r.StatusCode != http.StatusSeeOther {
+			if r := phone.Post(t, c.URL, "/login", url.Values{"email": {email}, "password": {"revocation"}}, phone.Token(t, c.URL), false); r.StatusCode != http.StatusSeeOther {
 				t.Fatalf("login: %d", r.StatusCode)
 			}
 			var list struct {
@@ -257,13 +257,13 @@ func TestRevocationThroughNginx(t *testing.T) {
 					Current bool   `json:"current"`
 				} `json:"sessions"`
 			}
-			laptop.Get(c.URL, "/account/sessions", true).JSON(t, &list)
+			laptop.Get(t, c.URL, "/account/sessions", true).JSON(t, &list)
 			if len(list.Sessions) != 2 {
 				t.Fatalf("sessions = %+v, want 2", list.Sessions)
 			}
 			for _, s := range list.Sessions {
 				if !s.Current {
-					if r := laptop.Post(c.URL, "/account/sessions/"+s.ID+"/revoke", nil, laptop.CSRF, true); r.StatusCode != http.StatusOK {
+					if r := laptop.Post(t, c.URL, "/account/sessions/"+s.ID+"/revoke", nil, laptop.CSRF, true); r.StatusCode != http.StatusOK {
 						t.Fatalf("revoke: %d %.200s", r.StatusCode, r.Body)
 					}
 				}
@@ -272,7 +272,7 @@ func TestRevocationThroughNginx(t *testing.T) {
 			// every one refuses the revoked session.
 			served := map[string]bool{}
 			for range 3 {
-				si := phone.Session(c.URL)
+				si := phone.Session(t, c.URL)
 				served[si.Replica] = true
 				if si.Authenticated {
 					t.Errorf("the revoked phone is still signed in on %s", si.Replica)
@@ -282,16 +282,16 @@ func TestRevocationThroughNginx(t *testing.T) {
 				t.Errorf("checked on %v, want all 3 replicas", served)
 			}
 			tablet := testenv.NewBrowser(t)
-			tablet.Post(c.URL, "/login", url.Values{"email": {email}, "password": {"revocation"}}, tablet.Token(c.URL), false)
-			r := laptop.Post(c.URL, "/account/password", url.Values{"current_password": {"revocation"}, "password": {"a new password"}}, laptop.CSRF, false)
+			tablet.Post(t, c.URL, "/login", url.Values{"email": {email}, "password": {"revocation"}}, tablet.Token(t, c.URL), false)
+			r := laptop.Post(t, c.URL, "/account/password", url.Values{"current_password": {"revocation"}, "password": {"a new password"}}, laptop.CSRF, false)
 			if r.StatusCode != http.StatusSeeOther {
 				t.Fatalf("change password: %d %.200s", r.StatusCode, r.Body)
 			}
 			for range 3 {
-				if si := tablet.Session(c.URL); si.Authenticated {
+				if si := tablet.Session(t, c.URL); si.Authenticated {
 					t.Errorf("the tablet survived the password change on %s", si.Replica)
 				}
-				if si := laptop.Session(c.URL); !si.Authenticated {
+				if si := laptop.Session(t, c.URL); !si.Authenticated {
 					t.Errorf("the laptop was signed out by its own password change on %s", si.Replica)
 				}
 			}

@@ -24,12 +24,12 @@ type sessionsList struct {
 	} `json:"sessions"`
 }
 
-func (c *client) sessions(base string) sessionsList {
-	c.t.Helper()
-	r := c.get(base, "/account/sessions", true)
-	wantStatus(c.t, r, http.StatusOK)
+func (c *client) sessions(t *testing.T, base string) sessionsList {
+	t.Helper()
+	r := c.Get(t, base, "/account/sessions", true)
+	wantStatus(t, r, http.StatusOK)
 	var v sessionsList
-	r.JSON(c.t, &v)
+	r.JSON(t, &v)
 	return v
 }
 
@@ -37,9 +37,9 @@ func (c *client) sessions(base string) sessionsList {
 func loginAs(t *testing.T, base, email, password, userAgent string) *client {
 	t.Helper()
 	c := newClient(t)
-	req := testenvPost(t, base, "/login", url.Values{"email": {email}, "password": {password}}, c.token(base))
+	req := testenvPost(t, base, "/login", url.Values{"email": {email}, "password": {password}}, c.Token(t, base))
 	req.Header.Set("User-Agent", userAgent)
-	wantStatus(t, c.do(req), http.StatusSeeOther)
+	wantStatus(t, c.Do(t, req), http.StatusSeeOther)
 	return c
 }
 
@@ -55,12 +55,12 @@ func TestAccountSessions(t *testing.T) {
 			b := newBackend(t, kind)
 			a, other := startShop(t, b, "replica-a"), startShop(t, b, "replica-b")
 			email := testenv.RandomName("ses") + "@example.com"
-			newClient(t).signup(a.URL, email, "first password")
+			newClient(t).signup(t, a.URL, email, "first password")
 			laptop := loginAs(t, a.URL, email, "first password", "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0")
 			phone := loginAs(t, other.URL, email, "first password", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Version/17.0 Mobile/15E148 Safari/604.1")
 
 			t.Run("ListsLiveSessionsAcrossReplicas", func(t *testing.T) {
-				got := laptop.sessions(a.URL).Sessions
+				got := laptop.sessions(t, a.URL).Sessions
 				// The signup session is live too: three in all.
 				if len(got) != 3 {
 					t.Fatalf("sessions = %+v, want 3", got)
@@ -81,7 +81,7 @@ func TestAccountSessions(t *testing.T) {
 				if devices["Safari on iPhone"] != "replica-b" {
 					t.Errorf("the phone's session is not listed as served by replica-b: %v", devices)
 				}
-				page := laptop.get(a.URL, "/account/sessions", false)
+				page := laptop.Get(t, a.URL, "/account/sessions", false)
 				for _, want := range []string{"Firefox on Linux", "Safari on iPhone", "This device", "Sign out all other sessions", "replica-b"} {
 					if !strings.Contains(page.Body, want) {
 						t.Errorf("sessions page lacks %q", want)
@@ -91,81 +91,81 @@ func TestAccountSessions(t *testing.T) {
 
 			t.Run("RevokedSessionIsRefusedOnEveryReplica", func(t *testing.T) {
 				var phoneID string
-				for _, s := range laptop.sessions(other.URL).Sessions {
+				for _, s := range laptop.sessions(t, other.URL).Sessions {
 					if s.Device == "Safari on iPhone" {
 						phoneID = s.ID
 					}
 				}
-				r := laptop.post(a.URL, "/account/sessions/"+phoneID+"/revoke", nil, laptop.CSRF, false)
+				r := laptop.Post(t, a.URL, "/account/sessions/"+phoneID+"/revoke", nil, laptop.CSRF, false)
 				wantStatus(t, r, http.StatusSeeOther)
 				for _, s := range []*shop{a, other} {
-					if phone.session(s.URL).Authenticated {
+					if phone.Session(t, s.URL).Authenticated {
 						t.Errorf("the revoked phone is still signed in on %s", s.URL)
 					}
 				}
-				if !laptop.session(other.URL).Authenticated {
+				if !laptop.Session(t, other.URL).Authenticated {
 					t.Error("revoking the phone signed the laptop out")
 				}
-				wantError(t, laptop.post(a.URL, "/account/sessions/"+phoneID+"/revoke", nil, laptop.CSRF, true), http.StatusNotFound, "session_not_found")
+				wantError(t, laptop.Post(t, a.URL, "/account/sessions/"+phoneID+"/revoke", nil, laptop.CSRF, true), http.StatusNotFound, "session_not_found")
 			})
 
 			t.Run("CannotRevokeAnotherAccountsSession", func(t *testing.T) {
 				stranger := newClient(t)
-				stranger.signup(a.URL, testenv.RandomName("str")+"@example.com", "stranger pass")
-				victim := laptop.sessions(a.URL).Sessions[0].ID
-				wantError(t, stranger.post(a.URL, "/account/sessions/"+victim+"/revoke", nil, stranger.CSRF, true), http.StatusNotFound, "session_not_found")
-				if !laptop.session(a.URL).Authenticated {
+				stranger.signup(t, a.URL, testenv.RandomName("str")+"@example.com", "stranger pass")
+				victim := laptop.sessions(t, a.URL).Sessions[0].ID
+				wantError(t, stranger.Post(t, a.URL, "/account/sessions/"+victim+"/revoke", nil, stranger.CSRF, true), http.StatusNotFound, "session_not_found")
+				if !laptop.Session(t, a.URL).Authenticated {
 					t.Error("another account revoked the laptop's session")
 				}
 			})
 
 			t.Run("RevokeOthersKeepsOnlyThisOne", func(t *testing.T) {
 				tablet := loginAs(t, other.URL, email, "first password", "Mozilla/5.0 (Linux; Android 14) Chrome/126.0 Mobile")
-				wantStatus(t, laptop.post(a.URL, "/account/sessions/revoke-others", nil, laptop.CSRF, false), http.StatusSeeOther)
-				if got := laptop.sessions(a.URL).Sessions; len(got) != 1 || !got[0].Current {
+				wantStatus(t, laptop.Post(t, a.URL, "/account/sessions/revoke-others", nil, laptop.CSRF, false), http.StatusSeeOther)
+				if got := laptop.sessions(t, a.URL).Sessions; len(got) != 1 || !got[0].Current {
 					t.Errorf("after revoke-others: %+v", got)
 				}
-				if tablet.session(other.URL).Authenticated {
+				if tablet.Session(t, other.URL).Authenticated {
 					t.Error("the tablet survived revoke-others")
 				}
 			})
 
 			t.Run("PasswordChangeRevokesOthersAndRenewsToken", func(t *testing.T) {
 				desktop := loginAs(t, other.URL, email, "first password", "Mozilla/5.0 (Windows NT 10.0) Edg/126.0")
-				e := wantError(t, laptop.post(a.URL, "/account/password", url.Values{"current_password": {"wrong"}, "password": {"second password"}}, laptop.CSRF, true),
+				e := wantError(t, laptop.Post(t, a.URL, "/account/password", url.Values{"current_password": {"wrong"}, "password": {"second password"}}, laptop.CSRF, true),
 					http.StatusUnprocessableEntity, "wrong_password")
 				if e.Error.Fields["current_password"] == "" {
 					t.Error("no error on current_password")
 				}
-				wantError(t, laptop.post(a.URL, "/account/password", url.Values{"current_password": {"first password"}, "password": {"short"}}, laptop.CSRF, true),
+				wantError(t, laptop.Post(t, a.URL, "/account/password", url.Values{"current_password": {"first password"}, "password": {"short"}}, laptop.CSRF, true),
 					http.StatusUnprocessableEntity, "invalid_signup")
 				before := laptop.Cookie("session")
-				r := laptop.post(a.URL, "/account/password", url.Values{"current_password": {"first password"}, "password": {"second password"}}, laptop.CSRF, false)
+				r := laptop.Post(t, a.URL, "/account/password", url.Values{"current_password": {"first password"}, "password": {"second password"}}, laptop.CSRF, false)
 				wantStatus(t, r, http.StatusSeeOther)
-				if desktop.session(a.URL).Authenticated {
+				if desktop.Session(t, a.URL).Authenticated {
 					t.Error("the desktop survived the password change")
 				}
-				if after := laptop.Cookie("session"); after == before || !laptop.session(other.URL).Authenticated {
+				if after := laptop.Cookie("session"); after == before || !laptop.Session(t, other.URL).Authenticated {
 					t.Error("the password change did not renew the token, or signed this session out")
 				}
 				replay := newClient(t)
 				replay.SetCookie("session", before)
-				if replay.session(a.URL).Authenticated {
+				if replay.Session(t, a.URL).Authenticated {
 					t.Error("the token from before the password change still works")
 				}
 				fresh := newClient(t)
-				wantError(t, fresh.post(a.URL, "/login", url.Values{"email": {email}, "password": {"first password"}}, fresh.token(a.URL), true),
+				wantError(t, fresh.Post(t, a.URL, "/login", url.Values{"email": {email}, "password": {"first password"}}, fresh.Token(t, a.URL), true),
 					http.StatusUnauthorized, "invalid_credentials")
 			})
 
 			t.Run("GuestsAreSentToLogin", func(t *testing.T) {
 				g := newClient(t)
-				r := g.get(a.URL, "/account/sessions", false)
+				r := g.Get(t, a.URL, "/account/sessions", false)
 				wantStatus(t, r, http.StatusSeeOther)
 				if loc := r.Header.Get("Location"); loc != "/login?next=%2Faccount%2Fsessions" {
 					t.Errorf("Location = %q", loc)
 				}
-				wantError(t, g.get(a.URL, "/account/sessions", true), http.StatusUnauthorized, "login_required")
+				wantError(t, g.Get(t, a.URL, "/account/sessions", true), http.StatusUnauthorized, "login_required")
 			})
 		})
 	}
@@ -192,15 +192,15 @@ func TestStoreWritesPerPageViews(t *testing.T) {
 				b.metrics = metrics.New()
 				s := startShop(t, b, "replica-a")
 				c := newClient(t)
-				c.signup(s.URL, testenv.RandomName("w")+"@example.com", "password123")
-				c.get(s.URL, "/", false) // shows (and clears) the welcome flash
+				c.signup(t, s.URL, testenv.RandomName("w")+"@example.com", "password123")
+				c.Get(t, s.URL, "/", false) // shows (and clears) the welcome flash
 				sessionWrites := func() int {
 					ops := storeOps(t, b.metrics)
 					return int(ops["session commit"] + ops["session touch"])
 				}
 				before := sessionWrites()
 				for range 100 {
-					wantStatus(t, c.get(s.URL, "/cart", false), http.StatusOK)
+					wantStatus(t, c.Get(t, s.URL, "/cart", false), http.StatusOK)
 				}
 				writes := sessionWrites() - before
 				t.Logf("%s, touch interval %v: %d store writes per 100 page views", kind, tc.interval, writes)
@@ -218,11 +218,11 @@ func TestSecureCookieOverHTTPS(t *testing.T) {
 	s := startShop(t, newBackend(t, config.StoreRedis), "replica-a")
 	for _, proto := range []string{"", "https"} {
 		c := newClient(t)
-		req := testenv.PostRequest(t, s.URL, "/cart/items", url.Values{"product_id": {"1"}}, c.token(s.URL), true)
+		req := testenv.PostRequest(t, s.URL, "/cart/items", url.Values{"product_id": {"1"}}, c.Token(t, s.URL), true)
 		if proto != "" {
 			req.Header.Set("X-Forwarded-Proto", proto)
 		}
-		r := c.do(req)
+		r := c.Do(t, req)
 		wantStatus(t, r, http.StatusOK)
 		for _, ck := range r.Cookies() {
 			if ck.Name == "session" && ck.Secure != (proto == "https") {

@@ -134,7 +134,7 @@ func (h *apiHandler) requireToken() echo.MiddlewareFunc {
 }
 
 // tokenError is echo-jwt's ErrorHandler: a missing, malformed, expired,
-// tampered or foreign token is a 401 with the contract's JSON error.
+// tampered or foreign token is a 401 with the JSON error of docs/http.md.
 func tokenError(c echo.Context, err error) error {
 	var missing *echojwt.TokenExtractionError
 	switch {

@@ -131,7 +131,7 @@ func testAPI(t *testing.T, b *backend, s *shop) {
 	t.Run("TokenForCredentials", func(t *testing.T) {
 		t.Parallel()
 		email := testenv.RandomName("api") + "@example.com"
-		newClient(t).signup(s.URL, email, "api password")
+		newClient(t).signup(t, s.URL, email, "api password")
 		tok := apiToken(t, s.URL, strings.ToUpper(email), "api password")
 		if subject(t, tok) == "" {
 			t.Error("token names no account")
@@ -150,8 +150,8 @@ func testAPI(t *testing.T, b *backend, s *shop) {
 		t.Parallel()
 		email := testenv.RandomName("sam") + "@example.com"
 		browser := newClient(t)
-		browser.signup(s.URL, email, "sam's password")
-		browser.add(s.URL, "1", 2)
+		browser.signup(t, s.URL, email, "sam's password")
+		browser.add(t, s.URL, "1", 2)
 
 		tok := apiToken(t, s.URL, email, "sam's password")
 		if got := apiCart(t, s.URL, tok).Quantities(); got["1"] != 2 || len(got) != 1 {
@@ -166,11 +166,11 @@ func testAPI(t *testing.T, b *backend, s *shop) {
 		if got := apiCart(t, s.URL, tok).Quantities(); !maps.Equal(got, want) {
 			t.Errorf("API cart = %v, want %v", got, want)
 		}
-		if got := browser.cart(s.URL).Quantities(); !maps.Equal(got, want) {
+		if got := browser.Cart(t, s.URL).Quantities(); !maps.Equal(got, want) {
 			t.Errorf("browser cart = %v, want %v (one cart per account)", got, want)
 		}
 		// And what the API put in the cart, the browser checks out.
-		r := browser.post(s.URL, "/checkout", nil, browser.CSRF, true)
+		r := browser.Post(t, s.URL, "/checkout", nil, browser.CSRF, true)
 		wantStatus(t, r, http.StatusOK)
 		if got := apiCart(t, s.URL, tok); got.Count != 0 {
 			t.Errorf("API cart after the browser's checkout = %v, want empty", got.Quantities())
@@ -180,7 +180,7 @@ func testAPI(t *testing.T, b *backend, s *shop) {
 	t.Run("IdempotencyKeyAppliesOnce", func(t *testing.T) {
 		t.Parallel()
 		email := testenv.RandomName("tia") + "@example.com"
-		newClient(t).signup(s.URL, email, "tia's password")
+		newClient(t).signup(t, s.URL, email, "tia's password")
 		tok := apiToken(t, s.URL, email, "tia's password")
 		for range 3 {
 			r := apiCall(t, http.MethodPost, s.URL, "/api/v1/cart/items", tok, `{"product_id": 7, "quantity": 2}`, "Idempotency-Key", "retry-0000-0001")
@@ -196,7 +196,7 @@ func testAPI(t *testing.T, b *backend, s *shop) {
 	t.Run("BadItemsAreRefused", func(t *testing.T) {
 		t.Parallel()
 		email := testenv.RandomName("uma") + "@example.com"
-		newClient(t).signup(s.URL, email, "uma's password")
+		newClient(t).signup(t, s.URL, email, "uma's password")
 		tok := apiToken(t, s.URL, email, "uma's password")
 		for _, tc := range []struct{ body, code string }{
 			{`{"product_id": "abc"}`, "unknown_product"},
@@ -220,7 +220,7 @@ func testAPI(t *testing.T, b *backend, s *shop) {
 	t.Run("BadTokensAre401", func(t *testing.T) {
 		t.Parallel()
 		email := testenv.RandomName("val") + "@example.com"
-		newClient(t).signup(s.URL, email, "val's password")
+		newClient(t).signup(t, s.URL, email, "val's password")
 		good := apiToken(t, s.URL, email, "val's password")
 		uid := subject(t, good)
 		parts := strings.Split(good, ".")
@@ -275,19 +275,19 @@ func testAPI(t *testing.T, b *backend, s *shop) {
 	t.Run("SessionCookieDoesNotAuthorize", func(t *testing.T) {
 		t.Parallel()
 		c := newClient(t)
-		c.signup(s.URL, testenv.RandomName("wes")+"@example.com", "wes's password")
+		c.signup(t, s.URL, testenv.RandomName("wes")+"@example.com", "wes's password")
 		// The browser's jar sends its session cookie (and a CSRF token).
-		wantError(t, c.get(s.URL, "/api/v1/cart", true), http.StatusUnauthorized, "missing_token")
+		wantError(t, c.Get(t, s.URL, "/api/v1/cart", true), http.StatusUnauthorized, "missing_token")
 		req, _ := http.NewRequest(http.MethodPost, s.URL+"/api/v1/cart/items", strings.NewReader(`{"product_id": 1}`))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("X-CSRF-Token", c.CSRF)
-		wantError(t, c.do(req), http.StatusUnauthorized, "missing_token")
+		wantError(t, c.Do(t, req), http.StatusUnauthorized, "missing_token")
 	})
 
 	t.Run("DeletedAccountsTokenIs401", func(t *testing.T) {
 		t.Parallel()
 		email := testenv.RandomName("xia") + "@example.com"
-		newClient(t).signup(s.URL, email, "xia's password")
+		newClient(t).signup(t, s.URL, email, "xia's password")
 		tok := apiToken(t, s.URL, email, "xia's password")
 		apiCart(t, s.URL, tok)
 		if _, err := b.db.Exec(context.Background(), `DELETE FROM users WHERE lower(email) = lower($1)`, email); err != nil {
@@ -308,7 +308,7 @@ func TestAPITokenWorksOnEveryReplica(t *testing.T) {
 	b := newBackend(t, stores[0])
 	a, other := startShop(t, b, "replica-a"), startShop(t, b, "replica-b")
 	email := testenv.RandomName("yul") + "@example.com"
-	newClient(t).signup(a.URL, email, "yul's password")
+	newClient(t).signup(t, a.URL, email, "yul's password")
 	tok := apiToken(t, a.URL, email, "yul's password")
 	wantStatus(t, apiCall(t, http.MethodPost, other.URL, "/api/v1/cart/items", tok, `{"product_id": 2}`), http.StatusOK)
 	if got := apiCart(t, a.URL, tok).Quantities(); got["2"] != 1 {

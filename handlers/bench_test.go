@@ -20,12 +20,12 @@ func BenchmarkRequest(b *testing.B) {
 		be.metrics = metrics.New()
 		s := startShop(b, be, "bench")
 		c := testenv.NewBrowser(b)
-		r := c.Post(s.URL, "/signup", url.Values{"email": {testenv.RandomName("b") + "@example.com"}, "password": {"password123"}}, c.Token(s.URL), true)
+		r := c.Post(b, s.URL, "/signup", url.Values{"email": {testenv.RandomName("b") + "@example.com"}, "password": {"password123"}}, c.Token(b, s.URL), true)
 		if r.StatusCode != http.StatusOK {
 			b.Fatalf("signup: %d", r.StatusCode)
 		}
 		for id := 1; id <= 4; id++ {
-			c.Post(s.URL, "/cart/items", url.Values{"product_id": {strconv.Itoa(id)}}, c.CSRF, true)
+			c.Post(b, s.URL, "/cart/items", url.Values{"product_id": {strconv.Itoa(id)}}, c.CSRF, true)
 		}
 		for _, tc := range []struct {
 			name string

@@ -77,7 +77,7 @@ func classify(err error) (int, *apperr.Error) {
 		Message: "Something went wrong on our side. Please try again.", Err: err}
 }
 
-// errorBody is the JSON error format of CONTRACT.md.
+// errorBody is the JSON error format of docs/http.md.
 type errorBody struct {
 	Error errorDetail `json:"error"`
 }

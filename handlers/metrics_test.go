@@ -63,13 +63,13 @@ func TestMetrics(t *testing.T) {
 
 			c := newClient(t)
 			email := testenv.RandomName("m") + "@example.com"
-			c.signup(s.URL, email, "password123")
-			wantStatus(t, c.get(s.URL, "/products/3", false), http.StatusOK)
-			wantStatus(t, c.get(s.URL, "/products/4", true), http.StatusOK)
-			wantStatus(t, c.get(s.URL, "/no/such/page/12345", false), http.StatusNotFound)
-			wantStatus(t, c.post(s.URL, "/logout", nil, c.token(s.URL), false), http.StatusSeeOther)
+			c.signup(t, s.URL, email, "password123")
+			wantStatus(t, c.Get(t, s.URL, "/products/3", false), http.StatusOK)
+			wantStatus(t, c.Get(t, s.URL, "/products/4", true), http.StatusOK)
+			wantStatus(t, c.Get(t, s.URL, "/no/such/page/12345", false), http.StatusNotFound)
+			wantStatus(t, c.Post(t, s.URL, "/logout", nil, c.Token(t, s.URL), false), http.StatusSeeOther)
 			// A wrong password counts as a throttling event.
-			wantStatus(t, c.post(s.URL, "/login", url.Values{"email": {email}, "password": {"wrong password"}}, c.token(s.URL), false), http.StatusUnauthorized)
+			wantStatus(t, c.Post(t, s.URL, "/login", url.Values{"email": {email}, "password": {"wrong password"}}, c.Token(t, s.URL), false), http.StatusUnauthorized)
 
 			t.Run("LabelsAreRoutePatterns", func(t *testing.T) {
 				eventually(t, func() string {
@@ -138,7 +138,7 @@ func TestMetrics(t *testing.T) {
 				// nginx proxies the shop's listener; metrics and profiles
 				// must not be reachable there.
 				for _, path := range []string{"/metrics", "/debug/pprof/"} {
-					if r := c.get(s.URL, path, false); r.StatusCode != http.StatusNotFound {
+					if r := c.Get(t, s.URL, path, false); r.StatusCode != http.StatusNotFound {
 						t.Errorf("GET %s on the shop: %d, want 404", path, r.StatusCode)
 					}
 				}
@@ -148,7 +148,7 @@ func TestMetrics(t *testing.T) {
 				const rid = "nginx-id-0123456789abcdef"
 				req := testenv.GetRequest(t, s.URL, "/cart", false)
 				req.Header.Set("X-Request-ID", rid)
-				r := c.do(req)
+				r := c.Do(t, req)
 				if got := r.Header.Get("X-Request-ID"); got != rid {
 					t.Errorf("response X-Request-ID = %q, want nginx's %q", got, rid)
 				}

@@ -127,7 +127,7 @@ func csrf(secure bool) echo.MiddlewareFunc {
 		return func(c echo.Context) error {
 			// Echo accepts a same-origin POST without any token when the
 			// browser sends Sec-Fetch-Site, and then hands templates a
-			// placeholder. The contract requires the token on every unsafe
+			// placeholder. docs/http.md requires the token on every unsafe
 			// request, so the header must not short-circuit the check.
 			c.Request().Header.Del(echo.HeaderSecFetchSite)
 			return h(c)

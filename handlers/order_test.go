@@ -72,26 +72,26 @@ var checkoutField = regexp.MustCompile(`name="(expected_total_cents|cart_generat
 
 // checkoutForm reads the checkout form of the cart page, as a browser
 // submitting it would send it.
-func (c *client) checkoutForm(base string) url.Values {
-	c.t.Helper()
-	r := c.get(base, "/cart", false)
+func (c *client) checkoutForm(t *testing.T, base string) url.Values {
+	t.Helper()
+	r := c.Get(t, base, "/cart", false)
 	if !strings.Contains(r.Body, `action="/checkout"`) {
-		c.t.Fatalf("the cart page has no checkout form:\n%.3000s", r.Body)
+		t.Fatalf("the cart page has no checkout form:\n%.3000s", r.Body)
 	}
 	form := url.Values{}
 	for _, m := range checkoutField.FindAllStringSubmatch(r.Body, -1) {
 		form.Set(m[1], m[2])
 	}
 	if len(form) != 2 {
-		c.t.Fatalf("checkout form fields = %v, want expected_total_cents and cart_generation", form)
+		t.Fatalf("checkout form fields = %v, want expected_total_cents and cart_generation", form)
 	}
 	return form
 }
 
-func (c *client) add(base, productID string, qty int) {
-	c.t.Helper()
-	r := c.post(base, "/cart/items", url.Values{"product_id": {productID}, "quantity": {strconv.Itoa(qty)}}, c.token(base), true)
-	wantStatus(c.t, r, http.StatusOK)
+func (c *client) add(t *testing.T, base, productID string, qty int) {
+	t.Helper()
+	r := c.Post(t, base, "/cart/items", url.Values{"product_id": {productID}, "quantity": {strconv.Itoa(qty)}}, c.Token(t, base), true)
+	wantStatus(t, r, http.StatusOK)
 }
 
 func TestCheckout(t *testing.T) {
@@ -109,44 +109,44 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 	t.Run("GuestLogsInAndChecksOutWithTheCartIntact", func(t *testing.T) {
 		t.Parallel()
 		email := testenv.RandomName("ivy") + "@example.com"
-		newClient(t).signup(s.URL, email, "ivy's password")
+		newClient(t).signup(t, s.URL, email, "ivy's password")
 		lamp := newProduct(t, b, "Guest Lamp", 7900, 5)
 		c := newClient(t)
-		c.add(s.URL, lamp, 2)
+		c.add(t, s.URL, lamp, 2)
 
 		// A guest who checks out is sent to log in, and told why.
-		wantError(t, c.post(s.URL, "/checkout", nil, c.token(s.URL), true), http.StatusUnauthorized, "login_required")
-		r := c.post(s.URL, "/checkout", nil, c.token(s.URL), false)
+		wantError(t, c.Post(t, s.URL, "/checkout", nil, c.Token(t, s.URL), true), http.StatusUnauthorized, "login_required")
+		r := c.Post(t, s.URL, "/checkout", nil, c.Token(t, s.URL), false)
 		wantStatus(t, r, http.StatusSeeOther)
 		if loc := r.Header.Get("Location"); loc != "/login?next=/cart" {
 			t.Fatalf("Location = %q, want /login?next=/cart", loc)
 		}
-		page := c.get(s.URL, "/login?next=/cart", false)
+		page := c.Get(t, s.URL, "/login?next=/cart", false)
 		if !strings.Contains(page.Body, "Log in to check out") || !strings.Contains(page.Body, `name="next" value="/cart"`) {
 			t.Errorf("login page lacks the message or the next field:\n%.3000s", page.Body)
 		}
-		r = c.post(s.URL, "/login", url.Values{"email": {email}, "password": {"ivy's password"}, "next": {"/cart"}}, c.CSRF, false)
+		r = c.Post(t, s.URL, "/login", url.Values{"email": {email}, "password": {"ivy's password"}, "next": {"/cart"}}, c.CSRF, false)
 		wantStatus(t, r, http.StatusSeeOther)
 		if loc := r.Header.Get("Location"); loc != "/cart" {
 			t.Errorf("after login Location = %q, want /cart", loc)
 		}
-		if got := c.cart(s.URL).Quantities(); got[lamp] != 2 {
+		if got := c.Cart(t, s.URL).Quantities(); got[lamp] != 2 {
 			t.Fatalf("cart after login = %v, want the 2 lamps from before", got)
 		}
 
 		// Now the cart page has the checkout form; it leads to the order.
-		form := c.checkoutForm(s.URL)
+		form := c.checkoutForm(t, s.URL)
 		if form.Get("expected_total_cents") != "15800" {
 			t.Errorf("expected_total_cents = %s, want 15800", form.Get("expected_total_cents"))
 		}
-		r = c.post(s.URL, "/checkout", form, c.CSRF, false)
+		r = c.Post(t, s.URL, "/checkout", form, c.CSRF, false)
 		wantStatus(t, r, http.StatusSeeOther)
 		loc := r.Header.Get("Location")
 		if !regexp.MustCompile(`^/orders/\d+$`).MatchString(loc) {
 			t.Fatalf("Location = %q, want /orders/:id", loc)
 		}
 		id := strings.TrimPrefix(loc, "/orders/")
-		page = c.get(s.URL, loc, false)
+		page = c.Get(t, s.URL, loc, false)
 		wantStatus(t, page, http.StatusOK)
 		for _, want := range []string{"Thank you! Your order #" + id + " is placed.", "Guest Lamp", "$79.00", "$158.00", "Order #" + id} {
 			if !strings.Contains(page.Body, want) {
@@ -156,18 +156,18 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 		if strings.Contains(page.Body, "Prices changed") {
 			t.Error("order page says prices changed; they did not")
 		}
-		if got := c.cart(s.URL); got.Count != 0 {
+		if got := c.Cart(t, s.URL); got.Count != 0 {
 			t.Errorf("cart after checkout = %v, want empty", got.Quantities())
 		}
 		if got := stockOf(t, b, lamp); got != 3 {
 			t.Errorf("stock = %d, want 3", got)
 		}
 		var o orderJSON
-		c.get(s.URL, loc, true).JSON(t, &o)
+		c.Get(t, s.URL, loc, true).JSON(t, &o)
 		if o.ID != id || o.Count != 2 || o.TotalCents != 15800 || len(o.Items) != 1 || o.Items[0].ProductID != lamp || o.Items[0].UnitPriceCents != 7900 {
 			t.Errorf("order JSON = %+v", o)
 		}
-		list := c.get(s.URL, "/orders", false)
+		list := c.Get(t, s.URL, "/orders", false)
 		for _, want := range []string{`href="/orders/` + id + `"`, "2 items", "$158.00"} {
 			if !strings.Contains(list.Body, want) {
 				t.Errorf("orders page lacks %q", want)
@@ -178,10 +178,10 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 	t.Run("CheckoutAsJSON", func(t *testing.T) {
 		t.Parallel()
 		c := newClient(t)
-		c.signup(s.URL, testenv.RandomName("jo")+"@example.com", "jo's password")
+		c.signup(t, s.URL, testenv.RandomName("jo")+"@example.com", "jo's password")
 		mug := newProduct(t, b, "JSON Mug", 1800, 10)
-		c.add(s.URL, mug, 3)
-		r := c.post(s.URL, "/checkout", url.Values{"expected_total_cents": {"5400"}}, c.CSRF, true)
+		c.add(t, s.URL, mug, 3)
+		r := c.Post(t, s.URL, "/checkout", url.Values{"expected_total_cents": {"5400"}}, c.CSRF, true)
 		wantStatus(t, r, http.StatusOK)
 		var o orderJSON
 		r.JSON(t, &o)
@@ -195,7 +195,7 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 				TotalCents int64  `json:"total_cents"`
 			} `json:"orders"`
 		}
-		c.get(s.URL, "/orders", true).JSON(t, &list)
+		c.Get(t, s.URL, "/orders", true).JSON(t, &list)
 		if len(list.Orders) != 1 || list.Orders[0].ID != o.ID || list.Orders[0].Count != 3 || list.Orders[0].TotalCents != 5400 {
 			t.Errorf("orders JSON = %+v", list)
 		}
@@ -206,16 +206,16 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 		kettle := newProduct(t, b, "Price Kettle", 5900, 10)
 		for _, asJSON := range []bool{false, true} {
 			c := newClient(t)
-			c.signup(s.URL, testenv.RandomName("kai")+"@example.com", "kai's password")
+			c.signup(t, s.URL, testenv.RandomName("kai")+"@example.com", "kai's password")
 			if _, err := b.db.Exec(context.Background(), `UPDATE products SET price_cents = 5900 WHERE id = $1`, kettle); err != nil {
 				t.Fatal(err)
 			}
-			c.add(s.URL, kettle, 2)
-			form := c.checkoutForm(s.URL) // the page shows 2 × $59.00
+			c.add(t, s.URL, kettle, 2)
+			form := c.checkoutForm(t, s.URL) // the page shows 2 × $59.00
 			if _, err := b.db.Exec(context.Background(), `UPDATE products SET price_cents = 6400 WHERE id = $1`, kettle); err != nil {
 				t.Fatal(err)
 			}
-			r := c.post(s.URL, "/checkout", form, c.CSRF, asJSON)
+			r := c.Post(t, s.URL, "/checkout", form, c.CSRF, asJSON)
 			if asJSON {
 				wantStatus(t, r, http.StatusOK)
 				var o orderJSON
@@ -227,7 +227,7 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 				continue
 			}
 			wantStatus(t, r, http.StatusSeeOther)
-			page := c.get(s.URL, r.Header.Get("Location"), false)
+			page := c.Get(t, s.URL, r.Header.Get("Location"), false)
 			for _, want := range []string{"Prices changed", "$128.00, not $118.00", "$64.00"} {
 				if !strings.Contains(page.Body, want) {
 					t.Errorf("order page lacks %q:\n%.4000s", want, page.Body)
@@ -239,26 +239,26 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 	t.Run("NotEnoughStockNamesTheProductAndChangesNothing", func(t *testing.T) {
 		t.Parallel()
 		c := newClient(t)
-		c.signup(s.URL, testenv.RandomName("lou")+"@example.com", "lou's password")
+		c.signup(t, s.URL, testenv.RandomName("lou")+"@example.com", "lou's password")
 		plenty := newProduct(t, b, "Plenty Socks", 1900, 50)
 		scarce := newProduct(t, b, "Scarce Headphones", 12900, 3)
-		c.add(s.URL, plenty, 1)
-		c.add(s.URL, scarce, 3)
+		c.add(t, s.URL, plenty, 1)
+		c.add(t, s.URL, scarce, 3)
 		// Someone else buys two of them meanwhile.
 		if _, err := b.db.Exec(context.Background(), `UPDATE products SET stock = 1 WHERE id = $1`, scarce); err != nil {
 			t.Fatal(err)
 		}
-		before := c.cart(s.URL).Quantities()
-		e := wantError(t, c.post(s.URL, "/checkout", nil, c.CSRF, true), http.StatusConflict, "out_of_stock")
+		before := c.Cart(t, s.URL).Quantities()
+		e := wantError(t, c.Post(t, s.URL, "/checkout", nil, c.CSRF, true), http.StatusConflict, "out_of_stock")
 		if !strings.Contains(e.Error.Message, "Scarce Headphones has only 1 left") || strings.Contains(e.Error.Message, "Plenty Socks") {
 			t.Errorf("message = %q, want it to name the scarce product only", e.Error.Message)
 		}
-		r := c.post(s.URL, "/checkout", c.checkoutForm(s.URL), c.CSRF, false)
+		r := c.Post(t, s.URL, "/checkout", c.checkoutForm(t, s.URL), c.CSRF, false)
 		wantStatus(t, r, http.StatusConflict)
 		if !strings.Contains(r.Body, "Scarce Headphones has only 1 left") || !strings.Contains(r.Body, `action="/checkout"`) {
 			t.Errorf("HTML client did not get the cart page with the message:\n%.3000s", r.Body)
 		}
-		if after := c.cart(s.URL).Quantities(); fmt.Sprint(after) != fmt.Sprint(before) {
+		if after := c.Cart(t, s.URL).Quantities(); fmt.Sprint(after) != fmt.Sprint(before) {
 			t.Errorf("cart changed: %v → %v", before, after)
 		}
 		if got := stockOf(t, b, plenty); got != 50 {
@@ -272,9 +272,9 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 	t.Run("EmptyCartIsRefused", func(t *testing.T) {
 		t.Parallel()
 		c := newClient(t)
-		c.signup(s.URL, testenv.RandomName("max")+"@example.com", "max's password")
-		wantError(t, c.post(s.URL, "/checkout", nil, c.CSRF, true), http.StatusUnprocessableEntity, "cart_empty")
-		r := c.post(s.URL, "/checkout", nil, c.CSRF, false)
+		c.signup(t, s.URL, testenv.RandomName("max")+"@example.com", "max's password")
+		wantError(t, c.Post(t, s.URL, "/checkout", nil, c.CSRF, true), http.StatusUnprocessableEntity, "cart_empty")
+		r := c.Post(t, s.URL, "/checkout", nil, c.CSRF, false)
 		wantStatus(t, r, http.StatusUnprocessableEntity)
 		if !strings.Contains(r.Body, "Your cart is empty") {
 			t.Error("HTML client did not get the cart page saying the cart is empty")
@@ -284,11 +284,11 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 	t.Run("CheckoutNeedsCSRFToken", func(t *testing.T) {
 		t.Parallel()
 		c := newClient(t)
-		c.signup(s.URL, testenv.RandomName("ned")+"@example.com", "ned's password")
+		c.signup(t, s.URL, testenv.RandomName("ned")+"@example.com", "ned's password")
 		p := newProduct(t, b, "CSRF Pen", 3400, 5)
-		c.add(s.URL, p, 1)
+		c.add(t, s.URL, p, 1)
 		for _, bad := range []string{"", "wrong-token"} {
-			wantError(t, c.post(s.URL, "/checkout", nil, bad, true), http.StatusForbidden, "invalid_csrf_token")
+			wantError(t, c.Post(t, s.URL, "/checkout", nil, bad, true), http.StatusForbidden, "invalid_csrf_token")
 		}
 		if n := ordersOf(t, b, p); n != 0 || stockOf(t, b, p) != 5 {
 			t.Errorf("a refused checkout wrote %d orders", n)
@@ -299,8 +299,8 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 		t.Parallel()
 		c := newClient(t)
 		for _, path := range []string{"/orders", "/orders/1"} {
-			wantError(t, c.get(s.URL, path, true), http.StatusUnauthorized, "login_required")
-			r := c.get(s.URL, path, false)
+			wantError(t, c.Get(t, s.URL, path, true), http.StatusUnauthorized, "login_required")
+			r := c.Get(t, s.URL, path, false)
 			wantStatus(t, r, http.StatusSeeOther)
 			if loc := r.Header.Get("Location"); loc != "/login?next="+url.QueryEscape(path) {
 				t.Errorf("GET %s: Location = %q, want the login form coming back here", path, loc)
@@ -311,24 +311,24 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 	t.Run("AnotherAccountsOrderIs404", func(t *testing.T) {
 		t.Parallel()
 		owner := newClient(t)
-		owner.signup(s.URL, testenv.RandomName("ola")+"@example.com", "ola's password")
+		owner.signup(t, s.URL, testenv.RandomName("ola")+"@example.com", "ola's password")
 		p := newProduct(t, b, "Private Notebook", 1200, 5)
-		owner.add(s.URL, p, 1)
+		owner.add(t, s.URL, p, 1)
 		var o orderJSON
-		owner.post(s.URL, "/checkout", nil, owner.CSRF, true).JSON(t, &o)
+		owner.Post(t, s.URL, "/checkout", nil, owner.CSRF, true).JSON(t, &o)
 
 		other := newClient(t)
-		other.signup(s.URL, testenv.RandomName("pam")+"@example.com", "pam's password")
-		wantError(t, other.get(s.URL, "/orders/"+o.ID, true), http.StatusNotFound, "order_not_found")
-		r := other.get(s.URL, "/orders/"+o.ID, false)
+		other.signup(t, s.URL, testenv.RandomName("pam")+"@example.com", "pam's password")
+		wantError(t, other.Get(t, s.URL, "/orders/"+o.ID, true), http.StatusNotFound, "order_not_found")
+		r := other.Get(t, s.URL, "/orders/"+o.ID, false)
 		wantStatus(t, r, http.StatusNotFound)
 		if strings.Contains(r.Body, "Private Notebook") {
 			t.Error("the 404 page shows the other account's order")
 		}
 		for _, path := range []string{"/orders/999999", "/orders/abc", "/orders/-1"} {
-			wantStatus(t, owner.get(s.URL, path, true), http.StatusNotFound)
+			wantStatus(t, owner.Get(t, s.URL, path, true), http.StatusNotFound)
 		}
-		list := other.get(s.URL, "/orders", false)
+		list := other.Get(t, s.URL, "/orders", false)
 		if !strings.Contains(list.Body, "No orders yet") || strings.Contains(list.Body, "/orders/"+o.ID) {
 			t.Error("the other account's order list is not empty")
 		}
@@ -337,7 +337,7 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 	t.Run("LoginGoesBackOnlyToLocalPaths", func(t *testing.T) {
 		t.Parallel()
 		email := testenv.RandomName("quin") + "@example.com"
-		newClient(t).signup(s.URL, email, "quin's password")
+		newClient(t).signup(t, s.URL, email, "quin's password")
 		for _, tc := range []struct{ next, want string }{
 			{"/cart", "/cart"},
 			{"/orders?page=2", "/orders?page=2"},
@@ -350,14 +350,14 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 			{"/cart\r\nSet-Cookie: x=1", "/"},
 		} {
 			c := newClient(t)
-			r := c.post(s.URL, "/login", url.Values{"email": {email}, "password": {"quin's password"}, "next": {tc.next}}, c.token(s.URL), false)
+			r := c.Post(t, s.URL, "/login", url.Values{"email": {email}, "password": {"quin's password"}, "next": {tc.next}}, c.Token(t, s.URL), false)
 			wantStatus(t, r, http.StatusSeeOther)
 			if loc := r.Header.Get("Location"); loc != tc.want {
 				t.Errorf("next=%q: Location = %q, want %q", tc.next, loc, tc.want)
 			}
 		}
 		// The form only carries a local next.
-		page := newClient(t).get(s.URL, "/login?next="+url.QueryEscape("//evil.example/"), false)
+		page := newClient(t).Get(t, s.URL, "/login?next="+url.QueryEscape("//evil.example/"), false)
 		if strings.Contains(page.Body, "evil.example") {
 			t.Error("the login form carries a foreign next")
 		}
@@ -375,10 +375,10 @@ func TestCheckoutDoubleSubmitThroughTwoInstances(t *testing.T) {
 			b := newBackend(t, kind)
 			shops := []*shop{startShop(t, b, "replica-a"), startShop(t, b, "replica-b")}
 			c := newClient(t)
-			c.signup(shops[0].URL, testenv.RandomName("rex")+"@example.com", "rex's password")
+			c.signup(t, shops[0].URL, testenv.RandomName("rex")+"@example.com", "rex's password")
 			p := newProduct(t, b, "Double Bottle", 2800, 20)
-			c.add(shops[0].URL, p, 2)
-			form := c.checkoutForm(shops[1].URL)
+			c.add(t, shops[0].URL, p, 2)
+			form := c.checkoutForm(t, shops[1].URL)
 
 			const submits = 10
 			locs := make([]string, submits)
@@ -387,7 +387,7 @@ func TestCheckoutDoubleSubmitThroughTwoInstances(t *testing.T) {
 			for i := range submits {
 				wg.Go(func() {
 					<-start
-					r := c.post(shops[i%2].URL, "/checkout", form, c.CSRF, false)
+					r := c.Post(t, shops[i%2].URL, "/checkout", form, c.CSRF, false)
 					if r.StatusCode != http.StatusSeeOther {
 						t.Errorf("submit %d: status %d: %.300s", i, r.StatusCode, r.Body)
 					}
@@ -398,7 +398,7 @@ func TestCheckoutDoubleSubmitThroughTwoInstances(t *testing.T) {
 			wg.Wait()
 			// Later, a retry of the same form (the browser's back button
 			// and submit again).
-			r := c.post(shops[1].URL, "/checkout", form, c.CSRF, false)
+			r := c.Post(t, shops[1].URL, "/checkout", form, c.CSRF, false)
 			wantStatus(t, r, http.StatusSeeOther)
 			locs = append(locs, r.Header.Get("Location"))
 			for i, loc := range locs {
@@ -412,7 +412,7 @@ func TestCheckoutDoubleSubmitThroughTwoInstances(t *testing.T) {
 			if got := stockOf(t, b, p); got != 18 {
 				t.Errorf("stock = %d, want 18 (taken once)", got)
 			}
-			page := c.get(shops[0].URL, locs[0], false)
+			page := c.Get(t, shops[0].URL, locs[0], false)
 			if !strings.Contains(page.Body, "already placed this order") && !strings.Contains(page.Body, "Thank you!") {
 				t.Error("the order page after the submits carries no message")
 			}
@@ -435,8 +435,8 @@ func TestLastUnitsThroughTwoInstances(t *testing.T) {
 			cs := make([]*client, customers)
 			for i := range cs {
 				cs[i] = newClient(t)
-				cs[i].signup(shops[i%2].URL, testenv.RandomName("cust")+"@example.com", "customer password")
-				cs[i].add(shops[(i+1)%2].URL, lamp, 1)
+				cs[i].signup(t, shops[i%2].URL, testenv.RandomName("cust")+"@example.com", "customer password")
+				cs[i].add(t, shops[(i+1)%2].URL, lamp, 1)
 			}
 
 			statuses := make([]int, customers)
@@ -446,7 +446,7 @@ func TestLastUnitsThroughTwoInstances(t *testing.T) {
 			for i, c := range cs {
 				wg.Go(func() {
 					<-start
-					r := c.post(shops[i%2].URL, "/checkout", nil, c.CSRF, true)
+					r := c.Post(t, shops[i%2].URL, "/checkout", nil, c.CSRF, true)
 					statuses[i], bodies[i] = r.StatusCode, r.Body
 				})
 			}

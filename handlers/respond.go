@@ -15,7 +15,7 @@ import (
 )
 
 // web is what every browser handler shares: rendering, the session, the
-// cart of the session, and the JSON-or-HTML rules of CONTRACT.md.
+// cart of the session, and the JSON-or-HTML rules of docs/http.md.
 type web struct {
 	render       *renderer
 	sessions     *session.Manager

@@ -106,13 +106,16 @@ func TestStoreRoundTrips(t *testing.T) {
 
 			type check struct {
 				name      string
-				do        func(c *client)
+				do        func(t *testing.T, c *client)
 				maxTotal  int
 				maxWrites int
 			}
-			add := func(asJSON bool) func(c *client) {
-				return func(c *client) {
-					r := c.post(s.URL, "/cart/items", url.Values{"product_id": {"3"}, "idempotency_key": {testenv.RandomName("rt-")}}, c.token(s.URL), asJSON)
+			// The steps take the subtest that runs them, so a failing step
+			// fails that subtest.
+			add := func(asJSON bool) func(t *testing.T, c *client) {
+				return func(t *testing.T, c *client) {
+					t.Helper()
+					r := c.Post(t, s.URL, "/cart/items", url.Values{"product_id": {"3"}, "idempotency_key": {testenv.RandomName("rt-")}}, c.Token(t, s.URL), asJSON)
 					if asJSON {
 						wantStatus(t, r, http.StatusOK)
 					} else {
@@ -120,12 +123,15 @@ func TestStoreRoundTrips(t *testing.T) {
 					}
 				}
 			}
-			get := func(path string, asJSON bool) func(c *client) {
-				return func(c *client) { wantStatus(t, c.get(s.URL, path, asJSON), http.StatusOK) }
+			get := func(path string, asJSON bool) func(t *testing.T, c *client) {
+				return func(t *testing.T, c *client) {
+					t.Helper()
+					wantStatus(t, c.Get(t, s.URL, path, asJSON), http.StatusOK)
+				}
 			}
 			run := func(t *testing.T, c *client, checks []check) {
 				for _, ch := range checks {
-					got := measure(t, m, func() { ch.do(c) })
+					got := measure(t, m, func() { ch.do(t, c) })
 					t.Logf("%-44s %v", ch.name, got)
 					if got.total > ch.maxTotal {
 						t.Errorf("%s: %v; the budget is %d", ch.name, got, ch.maxTotal)
@@ -141,9 +147,9 @@ func TestStoreRoundTrips(t *testing.T) {
 
 			t.Run("SignedIn", func(t *testing.T) {
 				c := newClient(t)
-				c.signup(s.URL, testenv.RandomName("rt")+"@example.com", "password123")
-				c.get(s.URL, "/", false) // shows (and so removes) the welcome flash
-				add(true)(c)             // the cart has a line
+				c.signup(t, s.URL, testenv.RandomName("rt")+"@example.com", "password123")
+				c.Get(t, s.URL, "/", false) // shows (and so removes) the welcome flash
+				add(true)(t, c)             // the cart has a line
 				run(t, c, []check{
 					{"GET /cart (page)", get("/cart", false), 2, 0},
 					{"GET /cart (JSON)", get("/cart", true), 2, 0},

@@ -42,7 +42,7 @@ const (
 	routeAPICartAdd = "api.cart.add"
 )
 
-// routes registers every route of CONTRACT.md in one place. Probes and
+// routes registers every route of docs/http.md in one place. Probes and
 // static files skip the session and CSRF middleware: they must keep
 // answering when the stores are down, and cost no store round trip.
 func (s *server) routes(e *echo.Echo) {

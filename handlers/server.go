@@ -1,5 +1,5 @@
 // Package handlers is the shop's HTTP layer: it parses and validates input,
-// calls into internal/, and renders HTML or JSON as CONTRACT.md describes.
+// calls into internal/, and renders HTML or JSON as docs/http.md describes.
 package handlers
 
 import (

@@ -94,29 +94,16 @@ func startShop(t testing.TB, b *backend, replica string) *shop {
 	return &shop{URL: srv.URL, App: a}
 }
 
-// client is one browser (testenv.Browser) with the test's shorthand.
+// client is one browser (testenv.Browser) with the test's shorthand. Like
+// the browser, it takes the test to fail on each call, so a client shared
+// by subtests fails the subtest that used it.
 type client struct {
 	*testenv.Browser
-	t *testing.T
 }
 
 type response = testenv.Response
 
-func newClient(t *testing.T) *client { return &client{Browser: testenv.NewBrowser(t), t: t} }
-
-func (c *client) get(base, path string, asJSON bool) response {
-	c.t.Helper()
-	return c.Get(base, path, asJSON)
-}
-func (c *client) token(base string) string                { c.t.Helper(); return c.Token(base) }
-func (c *client) cart(base string) testenv.Cart           { c.t.Helper(); return c.Cart(base) }
-func (c *client) session(base string) testenv.SessionInfo { c.t.Helper(); return c.Session(base) }
-func (c *client) do(req *http.Request) response           { c.t.Helper(); return c.Do(req) }
-
-func (c *client) post(base, path string, form url.Values, csrf string, asJSON bool) response {
-	c.t.Helper()
-	return c.Post(base, path, form, csrf, asJSON)
-}
+func newClient(t *testing.T) *client { return &client{Browser: testenv.NewBrowser(t)} }
 
 // errorJSON is the contract's JSON error.
 type errorJSON struct {
@@ -146,10 +133,10 @@ func wantError(t *testing.T, r response, status int, code string) errorJSON {
 }
 
 // signup creates an account through the shop and leaves the client logged in.
-func (c *client) signup(base, email, password string) {
-	c.t.Helper()
-	r := c.post(base, "/signup", url.Values{"email": {email}, "password": {password}}, c.token(base), false)
-	wantStatus(c.t, r, http.StatusSeeOther)
+func (c *client) signup(t *testing.T, base, email, password string) {
+	t.Helper()
+	r := c.Post(t, base, "/signup", url.Values{"email": {email}, "password": {password}}, c.Token(t, base), false)
+	wantStatus(t, r, http.StatusSeeOther)
 }
 
 // sessionCookies counts the Set-Cookie headers for the session cookie.

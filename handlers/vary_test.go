@@ -39,7 +39,7 @@ func TestVaryCookie(t *testing.T) {
 		{"/no-such-page", false, http.StatusNotFound, true},
 		{"/healthz", true, http.StatusOK, false},
 	} {
-		r := c.get(s.URL, tc.path, tc.asJSON)
+		r := c.Get(t, s.URL, tc.path, tc.asJSON)
 		wantStatus(t, r, tc.status)
 		if got := varies(r); got != tc.want {
 			t.Errorf("GET %s (json %v): Vary %q, Cookie listed = %v, want %v", tc.path, tc.asJSON, r.Header.Values("Vary"), got, tc.want)

@@ -29,7 +29,7 @@
 #   and logs it; an ADMIN_ADDR given is passed on unchanged instead),
 #   SHOP_BIN (the binary to run; default: build
 #   bin/shop), GO (the go command), and every configuration name of
-#   shared/CONTRACT.md, which reaches the replicas unchanged. `up` remembers
+#   docs/configuration.md, which reaches the replicas unchanged. `up` remembers
 #   its settings in .run/up.env; `restart` and `ps` reuse them, and a setting
 #   given again overrides it (`make restart SESSION_STORE=postgres` rolls the
 #   replicas over to the PostgreSQL store).
@@ -58,16 +58,16 @@ PID_DIR="$RUN_DIR/pids"
 NGINX_DIR="$RUN_DIR/nginx"
 STATE_FILE="$RUN_DIR/up.env"
 
-# Configuration names from shared/CONTRACT.md that `up` remembers for
+# Configuration names from docs/configuration.md that `up` remembers for
 # `restart` when they were set.
-CONTRACT_VARS="SESSION_COOKIE_NAME SESSION_IDLE_TIMEOUT SESSION_LIFETIME
+CONFIG_VARS="SESSION_COOKIE_NAME SESSION_IDLE_TIMEOUT SESSION_LIFETIME
 SESSION_REMEMBER_LIFETIME SESSION_TOUCH_INTERVAL SESSION_ENCRYPTION_KEYS
 MIGRATE_ON_START CLEANUP_INTERVAL CART_TTL JWT_SECRET JWT_TTL TRUSTED_PROXIES
 ADMIN_ADDR LOG_FORMAT LOG_LEVEL SHUTDOWN_TIMEOUT REDIS_KEY_PREFIX SESSION_COOKIE_SECURE
 SHOW_SERVED_BY PASSWORD_COST SHOP_ENV LOGIN_MAX_FAILURES LOGIN_MAX_FAILURES_PER_IP
 LOGIN_FAILURE_WINDOW"
 STATE_VARS="REPLICAS SESSION_STORE LB PORT REPLICA_BASE_PORT ADMIN_BASE_PORT SHOP_BIN
-DATABASE_URL REDIS_URL $CONTRACT_VARS"
+DATABASE_URL REDIS_URL $CONFIG_VARS"
 
 # ------------------------------------------------------------------ settings
 

@@ -152,15 +152,36 @@ func render(t *testing.T, pages map[string]*template.Template, p page) (string, 
 	return buf.String(), doc
 }
 
-func TestPages(t *testing.T) {
-	pages := parsePages(t)
-	user := &userView{Email: "ada@example.com"}
+// signedIn is the user of the pages that show one.
+var signedIn = &userView{Email: "ada@example.com"}
 
-	tests := []struct {
-		name  string
-		page  page
-		check func(t *testing.T, raw string, doc *html.Node)
-	}{
+// pageTest renders one page and checks it: first for what every page must
+// get right (pageProblems), then with check.
+type pageTest struct {
+	name  string
+	page  page
+	check func(t *testing.T, raw string, doc *html.Node)
+}
+
+// runPageTests runs each pageTest as a subtest named after it.
+func runPageTests(t *testing.T, tests []pageTest) {
+	t.Helper()
+	pages := parsePages(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw, doc := render(t, pages, tt.page)
+			for _, problem := range pageProblems(tt.page, raw, doc) {
+				t.Error(problem)
+			}
+			tt.check(t, raw, doc)
+		})
+	}
+}
+
+// TestCatalogPages: the catalog and product pages: prices, stock, add-to-cart forms,
+// escaping, the header for guests and users, and the served-by badge.
+func TestCatalogPages(t *testing.T) {
+	runPageTests(t, []pageTest{
 		{
 			name: "CatalogGuest",
 			page: page{Title: "Catalog", Name: "catalog", CSRFToken: token, Data: catalogData{Products: []catalog.Product{mug, lamp, pen}}},
@@ -192,7 +213,7 @@ func TestPages(t *testing.T) {
 		{
 			name: "CatalogUserWithFlashesAndServedBy",
 			page: page{
-				Title: "Catalog", Name: "catalog", CSRFToken: token, User: user, CartCount: 7,
+				Title: "Catalog", Name: "catalog", CSRFToken: token, User: signedIn, CartCount: 7,
 				Flashes:      []flash{{"success", "Welcome back!"}, {"error", "That did not work."}, {"info", "Carts now merge at login."}},
 				Replica:      "shop-2",
 				StoreKind:    "redis",
@@ -257,9 +278,17 @@ func TestPages(t *testing.T) {
 				}
 			},
 		},
+	})
+}
+
+// TestCartPages: the cart page: lines with their forms, the checkout form for a
+// signed-in user, the way to log in for a guest, a checkout error, and an
+// empty cart.
+func TestCartPages(t *testing.T) {
+	runPageTests(t, []pageTest{
 		{
 			name: "CartFull",
-			page: page{Title: "Your cart", Name: "cart", CSRFToken: token, User: user, CartCount: 3, Data: cartData{Cart: fullCart}},
+			page: page{Title: "Your cart", Name: "cart", CSRFToken: token, User: signedIn, CartCount: 3, Data: cartData{Cart: fullCart}},
 			check: func(t *testing.T, raw string, doc *html.Node) {
 				wantText(t, doc, "Stoneware Mug", "Brass Desk Lamp", "$36.00", "$1,299.00", "$1,335.00", "3 items", "0 removes")
 				for _, it := range fullCart.Items {
@@ -318,7 +347,7 @@ func TestPages(t *testing.T) {
 		{
 			name: "CartWithCheckoutError",
 			page: page{
-				Title: "Your cart", Name: "cart", CSRFToken: token, User: user, CartCount: 3, Data: cartData{Cart: fullCart},
+				Title: "Your cart", Name: "cart", CSRFToken: token, User: signedIn, CartCount: 3, Data: cartData{Cart: fullCart},
 				Form: &form{Errors: map[string]string{"": "Sorry: Brass Desk Lamp has only 0 left."}},
 			},
 			check: func(t *testing.T, raw string, doc *html.Node) {
@@ -332,8 +361,27 @@ func TestPages(t *testing.T) {
 			},
 		},
 		{
+			name: "CartEmpty",
+			page: page{Title: "Your cart", Name: "cart", CSRFToken: token, Data: cartData{}},
+			check: func(t *testing.T, raw string, doc *html.Node) {
+				wantText(t, doc, "Your cart is empty")
+				if find(doc, func(n *html.Node) bool { return n.Data == "table" }) != nil {
+					t.Error("empty cart still renders a table")
+				}
+				if len(all(doc, byAttr("href", "/"))) < 2 { // logo + "browse the catalog"
+					t.Error("empty cart has no link back to the catalog")
+				}
+			},
+		},
+	})
+}
+
+// TestOrderPages: the order list and one order, with what was paid.
+func TestOrderPages(t *testing.T) {
+	runPageTests(t, []pageTest{
+		{
 			name: "OrdersList",
-			page: page{Title: "Your orders", Name: "orders", CSRFToken: token, User: user, Data: ordersData{Orders: []order.Summary{
+			page: page{Title: "Your orders", Name: "orders", CSRFToken: token, User: signedIn, Data: ordersData{Orders: []order.Summary{
 				{ID: 43, CreatedAt: placed.Add(time.Hour), Count: 1, TotalCents: 1800},
 				{ID: 42, CreatedAt: placed, Count: 3, TotalCents: 135900},
 			}}},
@@ -350,7 +398,7 @@ func TestPages(t *testing.T) {
 		},
 		{
 			name: "OrdersEmpty",
-			page: page{Title: "Your orders", Name: "orders", CSRFToken: token, User: user, Data: ordersData{}},
+			page: page{Title: "Your orders", Name: "orders", CSRFToken: token, User: signedIn, Data: ordersData{}},
 			check: func(t *testing.T, raw string, doc *html.Node) {
 				wantText(t, doc, "No orders yet")
 				if find(doc, func(n *html.Node) bool { return n.Data == "table" }) != nil {
@@ -364,7 +412,7 @@ func TestPages(t *testing.T) {
 		{
 			name: "OrderAfterCheckout",
 			page: page{
-				Title: "Order #42", Name: "order", CSRFToken: token, User: user,
+				Title: "Order #42", Name: "order", CSRFToken: token, User: signedIn,
 				Flashes: []flash{{"success", "Thank you! Your order #42 is placed."}, {"info", "Prices changed since your cart was shown."}},
 				Data:    orderData{Order: anOrder},
 			},
@@ -382,6 +430,13 @@ func TestPages(t *testing.T) {
 				}
 			},
 		},
+	})
+}
+
+// TestAuthPages: the login and sign-up forms, empty and with errors next to
+// their fields.
+func TestAuthPages(t *testing.T) {
+	runPageTests(t, []pageTest{
 		{
 			name: "LoginWithNext",
 			page: page{Title: "Log in", Name: "login", CSRFToken: token, Form: &form{Values: map[string]string{"next": "/cart"}}},
@@ -390,19 +445,6 @@ func TestPages(t *testing.T) {
 				next := find(f, byAttr("name", "next"))
 				if next == nil || attr(next, "type") != "hidden" || attr(next, "value") != "/cart" {
 					t.Error("the login form does not carry next=/cart")
-				}
-			},
-		},
-		{
-			name: "CartEmpty",
-			page: page{Title: "Your cart", Name: "cart", CSRFToken: token, Data: cartData{}},
-			check: func(t *testing.T, raw string, doc *html.Node) {
-				wantText(t, doc, "Your cart is empty")
-				if find(doc, func(n *html.Node) bool { return n.Data == "table" }) != nil {
-					t.Error("empty cart still renders a table")
-				}
-				if len(all(doc, byAttr("href", "/"))) < 2 { // logo + "browse the catalog"
-					t.Error("empty cart has no link back to the catalog")
 				}
 			},
 		},
@@ -489,6 +531,12 @@ func TestPages(t *testing.T) {
 				}
 			},
 		},
+	})
+}
+
+// TestErrorPages: the error page, with and without a request id.
+func TestErrorPages(t *testing.T) {
+	runPageTests(t, []pageTest{
 		{
 			name: "ErrorWithRequestID",
 			page: page{Title: "Page not found", Name: "error", CSRFToken: token, Data: errorData{Status: 404, Message: "We could not find that page.", RequestID: "req-7f3c"}},
@@ -501,7 +549,7 @@ func TestPages(t *testing.T) {
 		},
 		{
 			name: "ErrorWithoutRequestID",
-			page: page{Title: "Something went wrong", Name: "error", CSRFToken: token, User: user, Data: errorData{Status: 500, Message: "Please try again."}},
+			page: page{Title: "Something went wrong", Name: "error", CSRFToken: token, User: signedIn, Data: errorData{Status: 500, Message: "Please try again."}},
 			check: func(t *testing.T, raw string, doc *html.Node) {
 				wantText(t, doc, "500", "Please try again.")
 				if strings.Contains(text(doc), "Request ID") {
@@ -509,16 +557,7 @@ func TestPages(t *testing.T) {
 				}
 			},
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			raw, doc := render(t, pages, tt.page)
-			for _, problem := range pageProblems(tt.page, raw, doc) {
-				t.Error(problem)
-			}
-			tt.check(t, raw, doc)
-		})
-	}
+	})
 }
 
 // pageProblems checks what every page must get right and returns what it

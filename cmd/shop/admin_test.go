@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -75,4 +77,89 @@ func TestAdminListener(t *testing.T) {
 		status.Body.Close()
 		t.Error("the admin listener still answers after shutdown")
 	}
+}
+
+// TestAdminAddrOffOrEmpty: ADMIN_ADDR=off starts no admin listener, and an
+// empty ADMIN_ADDR counts as unset: the default listener on a free loopback
+// port, named in the log (`make up` passes ADMIN_ADDR= when the replica
+// should choose). The public address never serves /metrics either way.
+func TestAdminAddrOffOrEmpty(t *testing.T) {
+	for _, tc := range []struct {
+		name, value string
+		listener    bool
+	}{
+		{"OffStartsNoAdminListener", "off", false},
+		{"EmptyStartsTheDefaultOnLoopback", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, prefix := testenv.MustRedis(t)
+			addr := freeAddr(t)
+			var logs testenv.SyncBuffer
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				done <- run(ctx, nil, envMap(map[string]string{
+					"ADDR":             addr,
+					"ADMIN_ADDR":       tc.value,
+					"DATABASE_URL":     testenv.MustEmptyDatabase(t),
+					"REDIS_URL":        testenv.RedisURL(),
+					"REDIS_KEY_PREFIX": prefix,
+					"LOG_FORMAT":       "json",
+					"SHUTDOWN_TIMEOUT": "5s",
+				}), &logs, &logs)
+			}()
+			waitReady(t, "http://"+addr+"/readyz", done)
+			if res, err := http.Get("http://" + addr + "/metrics"); err != nil {
+				t.Fatal(err)
+			} else if res.Body.Close(); res.StatusCode != http.StatusNotFound {
+				t.Errorf("GET /metrics on the public address: %d, want 404", res.StatusCode)
+			}
+
+			admin := adminAddrLogged(t, logs.String())
+			switch {
+			case !tc.listener && admin != "":
+				t.Errorf("ADMIN_ADDR=%q started an admin listener on %s", tc.value, admin)
+			case tc.listener && admin == "":
+				t.Fatalf("ADMIN_ADDR=%q started no admin listener:\n%s", tc.value, logs.String())
+			case tc.listener:
+				if host, _, _ := net.SplitHostPort(admin); host != "127.0.0.1" {
+					t.Errorf("admin listener on %s, want a loopback port", admin)
+				}
+				res, err := http.Get("http://" + admin + "/metrics")
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				if res.StatusCode != http.StatusOK {
+					t.Errorf("GET admin /metrics: %d", res.StatusCode)
+				}
+			}
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("serve returned %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("serve did not stop")
+			}
+		})
+	}
+}
+
+// adminAddrLogged returns the address of the admin listener that the JSON
+// log announces, or "" when it announces none.
+func adminAddrLogged(t *testing.T, logs string) string {
+	t.Helper()
+	for _, line := range strings.Split(logs, "\n") {
+		var l struct {
+			Msg  string `json:"msg"`
+			Addr string `json:"addr"`
+		}
+		if json.Unmarshal([]byte(line), &l) == nil && strings.HasPrefix(l.Msg, "admin listening") {
+			return l.Addr
+		}
+	}
+	return ""
 }

@@ -64,14 +64,18 @@ type Config struct {
 	// JWTTTL is the lifetime of an API access token.
 	JWTTTL time.Duration
 
-	// AdminAddr is where metrics and pprof are served ("" when off).
+	// AdminAddr is where metrics and pprof are served; "" when
+	// ADMIN_ADDR=off. An empty ADMIN_ADDR counts as unset, as every
+	// variable does, and so means the default listener.
 	AdminAddr string
 
 	TrustedProxies  []*net.IPNet
 	LogFormat       string
 	LogLevel        string
 	ShutdownTimeout time.Duration
-	// ShowServedBy puts the replica and store badge in every page's footer.
+	// ShowServedBy puts the replica and store badge in every page's footer:
+	// a teaching aid (the workshop turns it on), which production need not
+	// show its visitors. Unset, it follows Env.
 	ShowServedBy bool
 	// PasswordCost is the bcrypt cost of new password hashes.
 	PasswordCost int
@@ -88,6 +92,12 @@ type Var struct {
 // `shop --help` prints them.
 func Vars() []Var {
 	host, _ := os.Hostname()
+	return vars(host)
+}
+
+// vars is Vars with the default of REPLICA_NAME given: the machine's host
+// name at run time, a placeholder in the generated documentation.
+func vars(host string) []Var {
 	return []Var{
 		{"ADDR", ":8080", "listen address of this replica"},
 		{"REPLICA_NAME", host, "name in X-Served-By and in logs (default: the host name)"},
@@ -112,11 +122,11 @@ func Vars() []Var {
 		{"JWT_SECRET", "", "API token signing key, at least 32 bytes, the same on every replica (unset: a random one per replica, for development)"},
 		{"JWT_TTL", "15m", "lifetime of an API access token (at most 24h)"},
 		{"TRUSTED_PROXIES", "127.0.0.1/32,::1/128", "CIDRs whose X-Forwarded-* headers are trusted"},
-		{"ADMIN_ADDR", "127.0.0.1:0", "listen address of /metrics and /debug/pprof/ (port 0: a free port, logged at start; off: no admin listener); keep it on loopback or a private network"},
+		{"ADMIN_ADDR", "127.0.0.1:0", "listen address of /metrics and /debug/pprof/, which the public ADDR never serves (port 0: a free port, logged at start; off: no admin listener; empty counts as unset); keep it on loopback or a private network"},
 		{"LOG_FORMAT", "text", "log format: text or json"},
 		{"LOG_LEVEL", "info", "log level: debug, info, warn or error"},
 		{"SHUTDOWN_TIMEOUT", "15s", "drain time on SIGTERM or SIGINT"},
-		{"SHOW_SERVED_BY", "true", "show the serving replica and session store in the page footer"},
+		{"SHOW_SERVED_BY", "", "show the serving replica and session store in the page footer (unset: on when SHOP_ENV=development, off in production)"},
 		{"PASSWORD_COST", "10", "bcrypt cost of new password hashes (4..14)"},
 	}
 }
@@ -171,9 +181,9 @@ func Load(getenv func(string) string) (Config, error) {
 		LogFormat:               p.oneOf("LOG_FORMAT", "text", "json"),
 		LogLevel:                p.oneOf("LOG_LEVEL", "debug", "info", "warn", "error"),
 		ShutdownTimeout:         p.duration("SHUTDOWN_TIMEOUT", 0),
-		ShowServedBy:            p.bool("SHOW_SERVED_BY"),
 		PasswordCost:            p.intRange("PASSWORD_COST", 4, 14),
 	}
+	c.ShowServedBy = p.boolOr("SHOW_SERVED_BY", c.Env == "development")
 	if c.ReplicaName == "" {
 		c.ReplicaName = "shop"
 	}
@@ -251,6 +261,15 @@ func (p *parser) bool(name string) bool {
 	return v
 }
 
+// boolOr is bool for a variable whose default depends on other settings:
+// unset, it is def.
+func (p *parser) boolOr(name string, def bool) bool {
+	if p.raw(name) == "" {
+		return def
+	}
+	return p.bool(name)
+}
+
 func (p *parser) intRange(name string, lo, hi int) int {
 	v, err := strconv.Atoi(p.raw(name))
 	if err != nil || v < lo || v > hi {
@@ -289,8 +308,11 @@ func (p *parser) url(name string, schemes ...string) string {
 	return raw
 }
 
-// adminAddr accepts host:port, or "off" (an empty variable counts as unset,
-// as everywhere, so it cannot be the way to turn the listener off).
+// adminAddr accepts host:port, or "off" for no admin listener. An empty
+// variable counts as unset, as everywhere: `make up` and compose files pass
+// ADMIN_ADDR= when the replica should choose, and a listener that vanished
+// because a variable was blank would take the metrics with it unnoticed,
+// while the default only ever binds a loopback port.
 func (p *parser) adminAddr(name string) string {
 	v := p.raw(name)
 	if strings.EqualFold(v, "off") {

@@ -32,7 +32,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatalf("Load with an empty environment: %v", err)
 	}
 
-	// The defaults from CONTRACT.md's configuration table.
+	// The defaults of docs/configuration.md.
 	strs := []struct{ name, got, want string }{
 		{"ADDR", c.Addr, ":8080"},
 		{"DATABASE_URL", c.DatabaseURL, "postgres://postgres@127.0.0.1:5432/shop?sslmode=disable"},

@@ -15,22 +15,26 @@ import (
 // Browser is a test's stand-in for a person's browser: one cookie jar for
 // every shop address it talks to (replicas behind one load balancer are one
 // origin), the CSRF token of the last page it saw, and no redirect
-// following, so tests see the 303s of the contract.
+// following, so tests see the 303s of docs/http.md.
+//
+// Its methods take the testing.TB to fail per call, not one kept from
+// NewBrowser: a browser shared by subtests must fail the subtest that used
+// it, not its parent (which then reports a failure from a finished test).
 type Browser struct {
-	tb   testing.TB
 	http *http.Client
 	// CSRF is the token from the last page's <meta name="csrf-token">.
 	CSRF string
 }
 
-// NewBrowser returns a Browser with an empty cookie jar.
+// NewBrowser returns a Browser with an empty cookie jar; tb only reports a
+// failure to build it.
 func NewBrowser(tb testing.TB) *Browser {
 	tb.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &Browser{tb: tb, http: &http.Client{
+	return &Browser{http: &http.Client{
 		Jar:     &oneOriginJar{jar: jar},
 		Timeout: 15 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
@@ -97,11 +101,11 @@ func (b *Browser) Try(req *http.Request) (Response, error) {
 }
 
 // Do sends req or fails the test.
-func (b *Browser) Do(req *http.Request) Response {
-	b.tb.Helper()
+func (b *Browser) Do(tb testing.TB, req *http.Request) Response {
+	tb.Helper()
 	r, err := b.Try(req)
 	if err != nil {
-		b.tb.Fatalf("%s %s: %v", req.Method, req.URL, err)
+		tb.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
 	return r
 }
@@ -146,24 +150,24 @@ func PostRequest(tb testing.TB, base, path string, form url.Values, csrf string,
 }
 
 // Get fetches a page (JSON with asJSON), remembering its CSRF token.
-func (b *Browser) Get(base, path string, asJSON bool) Response {
-	b.tb.Helper()
-	return b.Do(GetRequest(b.tb, base, path, asJSON))
+func (b *Browser) Get(tb testing.TB, base, path string, asJSON bool) Response {
+	tb.Helper()
+	return b.Do(tb, GetRequest(tb, base, path, asJSON))
 }
 
 // Post submits a form; see PostRequest.
-func (b *Browser) Post(base, path string, form url.Values, csrf string, asJSON bool) Response {
-	b.tb.Helper()
-	return b.Do(PostRequest(b.tb, base, path, form, csrf, asJSON))
+func (b *Browser) Post(tb testing.TB, base, path string, form url.Values, csrf string, asJSON bool) Response {
+	tb.Helper()
+	return b.Do(tb, PostRequest(tb, base, path, form, csrf, asJSON))
 }
 
 // Token returns the CSRF token, fetching the catalog once to get one.
-func (b *Browser) Token(base string) string {
-	b.tb.Helper()
+func (b *Browser) Token(tb testing.TB, base string) string {
+	tb.Helper()
 	if b.CSRF == "" {
-		b.Get(base, "/", false)
+		b.Get(tb, base, "/", false)
 		if b.CSRF == "" {
-			b.tb.Fatal("no csrf-token meta on /")
+			tb.Fatal("no csrf-token meta on /")
 		}
 	}
 	return b.CSRF
@@ -192,14 +196,14 @@ func (c Cart) Quantities() map[string]int {
 }
 
 // Cart fetches the cart as JSON or fails the test.
-func (b *Browser) Cart(base string) Cart {
-	b.tb.Helper()
-	r := b.Get(base, "/cart", true)
+func (b *Browser) Cart(tb testing.TB, base string) Cart {
+	tb.Helper()
+	r := b.Get(tb, base, "/cart", true)
 	if r.StatusCode != http.StatusOK {
-		b.tb.Fatalf("GET /cart: status %d: %.500s", r.StatusCode, r.Body)
+		tb.Fatalf("GET /cart: status %d: %.500s", r.StatusCode, r.Body)
 	}
 	var v Cart
-	r.JSON(b.tb, &v)
+	r.JSON(tb, &v)
 	return v
 }
 
@@ -213,9 +217,9 @@ type SessionInfo struct {
 }
 
 // Session fetches /session or fails the test.
-func (b *Browser) Session(base string) SessionInfo {
-	b.tb.Helper()
+func (b *Browser) Session(tb testing.TB, base string) SessionInfo {
+	tb.Helper()
 	var v SessionInfo
-	b.Get(base, "/session", true).JSON(b.tb, &v)
+	b.Get(tb, base, "/session", true).JSON(tb, &v)
 	return v
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/the-shop/shop/internal/platform/postgres"
 	"github.com/the-shop/shop/internal/session"
 	"github.com/the-shop/shop/views"
+	"github.com/the-shop/shop/internal/shopclient"
 )
 
 // samples is how many requests a check sends to see what every replica
@@ -26,7 +27,7 @@ const password = "workshop password"
 // setUp checks that the shop runs with the step's settings, so that the
 // other checks mean what they say.
 func (r *run) setUp(ctx context.Context, sh *shopper) (bool, error) {
-	si, _, err := sh.session(ctx)
+	si, _, err := sh.Session(ctx)
 	if err != nil {
 		return false, fmt.Errorf("the shop at %s does not answer (is it running? `make workshop STEP=%d` starts it): %w", r.env.URL, r.step.N, err)
 	}
@@ -67,14 +68,14 @@ func (r *run) setUp(ctx context.Context, sh *shopper) (bool, error) {
 func readCart(ctx context.Context, sh *shopper, n, want int) (held int, seen counts, heldOn counts, err error) {
 	seen, heldOn = counts{}, counts{}
 	for range n {
-		c, a, err := sh.cart(ctx)
+		c, a, err := sh.Cart(ctx)
 		if err != nil {
 			return held, seen, heldOn, err
 		}
-		seen[a.servedBy]++
+		seen[a.ServedBy()]++
 		if c.Count == want {
 			held++
-			heldOn[a.servedBy]++
+			heldOn[a.ServedBy()]++
 		}
 	}
 	return held, seen, heldOn, nil
@@ -85,14 +86,14 @@ func readCart(ctx context.Context, sh *shopper, n, want int) (held int, seen cou
 func readLogin(ctx context.Context, sh *shopper, n int) (in int, seen counts, inOn counts, err error) {
 	seen, inOn = counts{}, counts{}
 	for range n {
-		si, a, err := sh.session(ctx)
+		si, a, err := sh.Session(ctx)
 		if err != nil {
 			return in, seen, inOn, err
 		}
-		seen[a.servedBy]++
+		seen[a.ServedBy()]++
 		if si.Authenticated {
 			in++
-			inOn[a.servedBy]++
+			inOn[a.ServedBy()]++
 		}
 	}
 	return in, seen, inOn, nil
@@ -163,7 +164,7 @@ func checkMemoryRoundRobin(ctx context.Context, r *run) error {
 	if err != nil {
 		return err
 	}
-	added := a.servedBy
+	added := a.ServedBy()
 	held, seen, heldOn, err := readCart(ctx, sh, samples, n)
 	if err != nil {
 		return err
@@ -178,7 +179,7 @@ func checkMemoryRoundRobin(ctx context.Context, r *run) error {
 	if err != nil {
 		return err
 	}
-	signedUp := a.servedBy
+	signedUp := a.ServedBy()
 	in, _, inOn, err := readLogin(ctx, sh, samples)
 	if err != nil {
 		return err
@@ -199,14 +200,14 @@ func checkSticky(ctx context.Context, r *run) error {
 	}
 	// A browser loads a page before it adds anything: with LB=cookie that
 	// first answer sets the balancer's cookie.
-	if err := sh.token(ctx); err != nil {
+	if _, err := sh.Token(ctx); err != nil {
 		return err
 	}
 	n, a, err := sh.add(ctx, 1, 2)
 	if err != nil {
 		return err
 	}
-	sticky := a.servedBy
+	sticky := a.ServedBy()
 	held, seen, _, err := readCart(ctx, sh, samples, n)
 	if err != nil {
 		return err
@@ -220,12 +221,12 @@ func checkSticky(ctx context.Context, r *run) error {
 		s := newShopper(r.env.URL)
 		mine := counts{}
 		for range each {
-			a, err := s.do(ctx, http.MethodGet, "/", nil, http.Header{"Accept": {"text/html"}})
+			a, err := s.Page(ctx, "/")
 			if err != nil {
 				return err
 			}
-			mine[a.servedBy]++
-			load[a.servedBy]++
+			mine[a.ServedBy()]++
+			load[a.ServedBy()]++
 		}
 		if len(mine) == 1 {
 			pinned++
@@ -252,17 +253,17 @@ func checkSticky(ctx context.Context, r *run) error {
 	if err != nil {
 		return err
 	}
-	c, a, err := sh.cart(ctx)
+	c, a, err := sh.Cart(ctx)
 	if err != nil {
 		return err
 	}
-	si, _, err := sh.session(ctx)
+	si, _, err := sh.Session(ctx)
 	if err != nil {
 		return err
 	}
-	r.expect(a.servedBy != sticky && c.Count == 0 && !si.Authenticated,
+	r.expect(a.ServedBy() != sticky && c.Count == 0 && !si.Authenticated,
 		"after killing %s, the next request went to %s: the cart held %d items (it had %d) and the login was %s",
-		sticky, a.servedBy, c.Count, n, map[bool]string{true: "still there", false: "gone"}[si.Authenticated])
+		sticky, a.ServedBy(), c.Count, n, map[bool]string{true: "still there", false: "gone"}[si.Authenticated])
 	if err := r.restart(ctx, killed); err != nil {
 		return err
 	}
@@ -305,11 +306,11 @@ func (r *run) survivesKill(ctx context.Context, sh *shopper) error {
 		return err
 	}
 
-	_, a, err := sh.cart(ctx)
+	_, a, err := sh.Cart(ctx)
 	if err != nil {
 		return err
 	}
-	victim := a.servedBy
+	victim := a.ServedBy()
 	killed, err := r.kill(ctx, victim)
 	if err != nil {
 		return err
@@ -340,11 +341,11 @@ func (r *run) survivesKill(ctx context.Context, sh *shopper) error {
 	// (fail_timeout), then tries it again.
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		c, a, err := sh.cart(ctx)
+		c, a, err := sh.Cart(ctx)
 		if err != nil {
 			return err
 		}
-		if a.servedBy == victim {
+		if a.ServedBy() == victim {
 			r.expect(c.Count == n2, "%s started again and shows the same cart: %d items", victim, c.Count)
 			return nil
 		}
@@ -372,7 +373,7 @@ func checkPostgres(ctx context.Context, r *run) error {
 		return err
 	}
 
-	si, _, err := sh.session(ctx)
+	si, _, err := sh.Session(ctx)
 	if err != nil {
 		return err
 	}
@@ -385,14 +386,14 @@ func checkPostgres(ctx context.Context, r *run) error {
 		r.fail("this step waits out the idle timeout: start it with `make workshop STEP=5` (SESSION_IDLE_TIMEOUT=%s)", r.step.Setting("SESSION_IDLE_TIMEOUT"))
 		return nil
 	}
-	cookie := sh.cookie(cookieName)
+	cookie := sh.Cookie(cookieName)
 	row, found, err := r.readStored(ctx, cookie)
 	if err != nil {
 		return err
 	}
-	r.expect(found && row.expiry.Sub(*si.IdleExpiresAt).Abs() < 2*time.Second,
+	r.expect(found && row.Expiry.Sub(*si.IdleExpiresAt).Abs() < 2*time.Second,
 		"your session is a row in the sessions table (%s: the SHA-256 of your cookie, not the cookie), expiry %s",
-		row.where, row.expiry.Local().Format("15:04:05"))
+		row.Where, row.Expiry.Local().Format("15:04:05"))
 
 	wait := time.Until(*si.IdleExpiresAt) + 1500*time.Millisecond
 	r.env.Log("waiting %v without a request, past the idle timeout", wait.Round(time.Second))
@@ -401,19 +402,19 @@ func checkPostgres(ctx context.Context, r *run) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	si, a, err := sh.session(ctx)
+	si, a, err := sh.Session(ctx)
 	if err != nil {
 		return err
 	}
-	r.expect(!si.Authenticated, "after %v idle, GET /session (on %s) says signed out", idle+1500*time.Millisecond, a.servedBy)
+	r.expect(!si.Authenticated, "after %v idle, GET /session (on %s) says signed out", idle+1500*time.Millisecond, a.ServedBy())
 
 	row, found, err = r.readStored(ctx, cookie)
 	if err != nil {
 		return err
 	}
 	if found {
-		r.expect(row.expiry.Before(time.Now()), "the expired row is still in the table (expired %v ago): every read filters on expiry, the cleanup job deletes it",
-			time.Since(row.expiry).Round(time.Second))
+		r.expect(row.Expiry.Before(time.Now()), "the expired row is still in the table (expired %v ago): every read filters on expiry, the cleanup job deletes it",
+			time.Since(row.Expiry).Round(time.Second))
 	} else {
 		r.pass("the expired row is already gone: a replica's cleanup job (every CLEANUP_INTERVAL) deleted it")
 		return nil
@@ -472,13 +473,13 @@ func checkAPI(ctx context.Context, r *run) error {
 		return err
 	}
 	api := newAPIClient(r.env.URL)
-	a, err := api.call(ctx, http.MethodGet, "/api/v1/cart", nil)
+	a, err := api.CallJSON(ctx, http.MethodGet, "/api/v1/cart", nil)
 	if err != nil {
 		return err
 	}
-	r.expect(a.status == http.StatusUnauthorized, "without a token, GET /api/v1/cart answers %d (want 401)", a.status)
+	r.expect(a.StatusCode == http.StatusUnauthorized, "without a token, GET /api/v1/cart answers %d (want 401)", a.StatusCode)
 
-	a, err = api.call(ctx, http.MethodPost, "/api/v1/tokens", map[string]string{"email": sh.email, "password": password})
+	a, err = api.CallJSON(ctx, http.MethodPost, "/api/v1/tokens", map[string]string{"email": sh.email, "password": password})
 	if err != nil {
 		return err
 	}
@@ -487,33 +488,33 @@ func checkAPI(ctx context.Context, r *run) error {
 		TokenType   string `json:"token_type"`
 		ExpiresIn   int    `json:"expires_in"`
 	}
-	if a.status != http.StatusOK || json.Unmarshal(a.body, &tok) != nil || tok.AccessToken == "" {
-		r.fail("POST /api/v1/tokens answered %d: %.200s", a.status, a.body)
+	if a.StatusCode != http.StatusOK || json.Unmarshal(a.Body, &tok) != nil || tok.AccessToken == "" {
+		r.fail("POST /api/v1/tokens answered %d: %.200s", a.StatusCode, a.Body)
 		return nil
 	}
 	r.pass("POST /api/v1/tokens issued a %s token, valid for %ds, signed with JWT_SECRET", tok.TokenType, tok.ExpiresIn)
-	api.token = tok.AccessToken
+	api.Bearer = tok.AccessToken
 
-	a, err = api.call(ctx, http.MethodPost, "/api/v1/cart/items", map[string]any{"product_id": 1, "quantity": 2})
+	a, err = api.CallJSON(ctx, http.MethodPost, "/api/v1/cart/items", map[string]any{"product_id": 1, "quantity": 2})
 	if err != nil {
 		return err
 	}
-	var c cart
-	if a.status != http.StatusOK || json.Unmarshal(a.body, &c) != nil {
-		r.fail("POST /api/v1/cart/items answered %d: %.200s", a.status, a.body)
+	var c shopclient.Cart
+	if a.StatusCode != http.StatusOK || json.Unmarshal(a.Body, &c) != nil {
+		r.fail("POST /api/v1/cart/items answered %d: %.200s", a.StatusCode, a.Body)
 		return nil
 	}
 	calls := func(n, want int) (ok int, seen counts, cookies int, err error) {
 		seen = counts{}
 		for range n {
-			a, err := api.call(ctx, http.MethodGet, "/api/v1/cart", nil)
+			a, err := api.CallJSON(ctx, http.MethodGet, "/api/v1/cart", nil)
 			if err != nil {
 				return ok, seen, cookies, err
 			}
-			seen[a.servedBy]++
-			cookies += len(a.header.Values("Set-Cookie"))
-			var c cart
-			if a.status == http.StatusOK && json.Unmarshal(a.body, &c) == nil && c.Count == want {
+			seen[a.ServedBy()]++
+			cookies += len(a.Header.Values("Set-Cookie"))
+			var c shopclient.Cart
+			if a.StatusCode == http.StatusOK && json.Unmarshal(a.Body, &c) == nil && c.Count == want {
 				ok++
 			}
 		}
@@ -525,17 +526,17 @@ func checkAPI(ctx context.Context, r *run) error {
 	}
 	r.expect(ok == samples && len(seen) == r.env.Replicas && cookies == 0,
 		"the token worked on %d of %d requests across %s, and no answer set a cookie (%d did)", ok, samples, seen.names(), cookies)
-	bc, _, err := sh.cart(ctx)
+	bc, _, err := sh.Cart(ctx)
 	if err != nil {
 		return err
 	}
 	r.expect(bc.Count == c.Count, "the browser's session sees the %d items added through the API: one cart per account", bc.Count)
 
-	_, a, err = sh.cart(ctx)
+	_, a, err = sh.Cart(ctx)
 	if err != nil {
 		return err
 	}
-	killed, err := r.kill(ctx, a.servedBy)
+	killed, err := r.kill(ctx, a.ServedBy())
 	if err != nil {
 		return err
 	}
@@ -544,7 +545,7 @@ func checkAPI(ctx context.Context, r *run) error {
 		return err
 	}
 	r.expect(ok == samples/2, "after killing %s the token still works: %d of %d requests (%s); no replica kept anything about it",
-		a.servedBy, ok, samples/2, seen)
+		a.ServedBy(), ok, samples/2, seen)
 	return r.restart(ctx, killed)
 }
 
@@ -564,18 +565,18 @@ func checkEncryption(ctx context.Context, r *run) error {
 	if _, err := sh.signUp(ctx, password); err != nil {
 		return err
 	}
-	stored, found, err := r.readStored(ctx, sh.cookie(cookieName))
+	stored, found, err := r.readStored(ctx, sh.Cookie(cookieName))
 	if err != nil {
 		return err
 	}
 	if !found {
-		r.fail("found no stored session for your cookie (%s)", stored.where)
+		r.fail("found no stored session for your cookie (%s)", stored.Where)
 		return nil
 	}
-	by, sealed := sealedBy(stored.data)
+	by, sealed := session.SealedBy(stored.Data)
 	r.expect(sealed && by == first, "your session (%s, %d bytes) is ciphertext sealed by key %s, the first of SESSION_ENCRYPTION_KEYS",
-		stored.where, len(stored.data), orNone(by))
-	r.expect(!bytes.Contains(stored.data, []byte(sh.email)), "your email address (%s) does not appear in the stored bytes", sh.email)
+		stored.Where, len(stored.Data), orNone(by))
+	r.expect(!bytes.Contains(stored.Data, []byte(sh.email)), "your email address (%s) does not appear in the stored bytes", sh.email)
 
 	if r.env.RotateKeys == nil {
 		return errors.New("this run cannot rotate keys")
@@ -609,11 +610,11 @@ func checkEncryption(ctx context.Context, r *run) error {
 	if _, err := again.logIn(ctx, sh.email, password); err != nil {
 		return err
 	}
-	stored, found, err = r.readStored(ctx, again.cookie(cookieName))
+	stored, found, err = r.readStored(ctx, again.Cookie(cookieName))
 	if err != nil {
 		return err
 	}
-	by, sealed = sealedBy(stored.data)
+	by, sealed = session.SealedBy(stored.Data)
 	r.expect(found && sealed && by == newFirst, "a new login is sealed by the new key %s (found %s)", newFirst, orNone(by))
 	return nil
 }

@@ -1,9 +1,11 @@
-// Package workshop is the hands-on exercise of docs/workshop.md: the
+// Package workshop is the hands-on exercise of workshop/README.md: the
 // settings of each step, and the checks that drive a running shop through
 // nginx as shoppers do and say whether it behaves as the step teaches. The
-// command cmd/workshop runs the checks against `make up`'s shop; the e2e
-// tests run the same checks against clusters they start with each step's
-// settings, so the workshop cannot drift from the code.
+// command workshop/cmd/workshop runs the checks against `make up`'s shop;
+// the tests in workshop/e2e run the same checks against clusters they
+// start with each step's settings, so the workshop cannot drift from the
+// code. Like all of workshop/, the product never imports it: a fork
+// deletes the folder.
 package workshop
 
 import (
@@ -35,11 +37,16 @@ type Step struct {
 }
 
 // Settings is the environment `make workshop STEP=n` gives `make up`.
-func (s Step) Settings() []Setting { return s.settings() }
+// Every step also turns on the footer that names the replica and store
+// of each page, which is what attendees watch: the shop shows it by
+// default in development only, so the workshop asks for it.
+func (s Step) Settings() []Setting {
+	return append(s.settings(), Setting{"SHOW_SERVED_BY", "true"})
+}
 
 // Setting returns the value of one of the step's settings ("" if unset).
 func (s Step) Setting(name string) string {
-	for _, st := range s.settings() {
+	for _, st := range s.Settings() {
 		if st.Name == name {
 			return st.Value
 		}
@@ -93,7 +100,7 @@ var Steps = []Step{
 	{
 		N: 6, Title: "The stateless JWT API",
 		settings: fixed("REPLICAS", "3", "SESSION_STORE", "redis", "LB", "rr", "JWT_TTL", "10m"),
-		Next:     "Get a token with POST /api/v1/tokens and call GET /api/v1/cart with it (commands in docs/workshop.md).",
+		Next:     "Get a token with POST /api/v1/tokens and call GET /api/v1/cart with it (commands in workshop/README.md).",
 		check:    checkAPI,
 	},
 	{

@@ -1,18 +1,43 @@
+// Package e2e_test runs every workshop step against a real cluster of the
+// shop (replicas and nginx through scripts/shop.sh), with the settings
+// `make workshop STEP=n` uses and the checks `make workshop-check STEP=n`
+// runs, so the workshop cannot drift from the code.
 package e2e_test
 
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/the-shop/shop/internal/workshop"
+	"github.com/the-shop/shop/internal/testenv/cluster"
+	"github.com/the-shop/shop/workshop"
 )
 
-// TestWorkshop runs each step of docs/workshop.md as an attendee would:
+// shop is the build every cluster runs, made once by TestMain (the test
+// binary's main, so its one variable).
+var shop *cluster.Shop
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	s, err := cluster.Build()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer s.Close()
+	shop = s
+	return m.Run()
+}
+
+// TestWorkshop runs each step of workshop/README.md as an attendee would:
 // a cluster started with the step's settings (the ones `make workshop
 // STEP=n` uses), checked by the same code as `make workshop-check STEP=n`,
 // with the harness killing and starting replicas where a step does.
@@ -53,7 +78,7 @@ func runWorkshopStep(t *testing.T, n int, lb string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o := clusterOptions{Env: map[string]string{}}
+	o := cluster.Options{Env: map[string]string{}}
 	for _, s := range step.Settings() {
 		switch s.Name {
 		case "REPLICAS":
@@ -69,7 +94,7 @@ func runWorkshopStep(t *testing.T, n int, lb string) {
 	if lb != "" {
 		o.LB = lb
 	}
-	c := startCluster(t, o)
+	c := shop.Start(t, o)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	report := workshop.Check(ctx, n, workshopEnv(t, c, o))
@@ -77,7 +102,7 @@ func runWorkshopStep(t *testing.T, n int, lb string) {
 	report.Print(&out)
 	t.Logf("make workshop-check STEP=%d (LB=%s):\n%s", n, o.LB, out.String())
 	if !report.OK() {
-		t.Errorf("step %d does not behave as docs/workshop.md says:\n%s", n, out.String())
+		t.Errorf("step %d does not behave as workshop/README.md says:\n%s", n, out.String())
 	}
 
 	// The checker can fail: the checks of a step with another session
@@ -99,31 +124,30 @@ func runWorkshopStep(t *testing.T, n int, lb string) {
 
 // workshopEnv describes a test cluster to the workshop checks, with the
 // harness's kill, start and restart as the hooks.
-func workshopEnv(t *testing.T, c *cluster, o clusterOptions) workshop.Env {
+func workshopEnv(t *testing.T, c *cluster.Cluster, o cluster.Options) workshop.Env {
 	return workshop.Env{
 		URL:            c.URL,
-		Replicas:       o.Replicas,
+		Replicas:       c.Replicas(),
 		Store:          o.Store,
 		LB:             o.LB,
-		RedisURL:       c.envValue("REDIS_URL"),
-		RedisPrefix:    c.envValue("REDIS_KEY_PREFIX"),
-		DatabaseURL:    c.envValue("DATABASE_URL"),
-		EncryptionKeys: c.envValue("SESSION_ENCRYPTION_KEYS"),
+		RedisURL:       c.Env("REDIS_URL"),
+		RedisPrefix:    c.Env("REDIS_KEY_PREFIX"),
+		DatabaseURL:    c.Env("DATABASE_URL"),
+		EncryptionKeys: c.Env("SESSION_ENCRYPTION_KEYS"),
 		Kill: func(_ context.Context, n int) error {
-			c.kill(n)
-			return nil
+			return c.Crash(n)
 		},
 		Start: func(_ context.Context, n int) error {
-			out, err := c.script("start", strconv.Itoa(n))
+			out, err := c.Script("start", strconv.Itoa(n))
 			if err != nil {
 				return fmt.Errorf("%w\n%s", err, out)
 			}
 			return nil
 		},
 		RotateKeys: func(context.Context) (string, error) {
-			keys := workshop.NewKey() + "," + c.envValue("SESSION_ENCRYPTION_KEYS")
-			c.env = append(c.env, "SESSION_ENCRYPTION_KEYS="+keys)
-			out, err := c.script("restart")
+			keys := workshop.NewKey() + "," + c.Env("SESSION_ENCRYPTION_KEYS")
+			c.SetEnv("SESSION_ENCRYPTION_KEYS", keys)
+			out, err := c.Script("restart")
 			if err != nil {
 				return "", fmt.Errorf("%w\n%s", err, out)
 			}
@@ -131,15 +155,4 @@ func workshopEnv(t *testing.T, c *cluster, o clusterOptions) workshop.Env {
 		},
 		Log: t.Logf,
 	}
-}
-
-// envValue is the value the cluster's scripts get for name (the last one
-// set wins, as in exec.Cmd).
-func (c *cluster) envValue(name string) string {
-	for i := len(c.env) - 1; i >= 0; i-- {
-		if v, ok := strings.CutPrefix(c.env[i], name+"="); ok {
-			return v
-		}
-	}
-	return ""
 }

@@ -9,20 +9,19 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/the-shop/shop/internal/shopclient"
 )
 
 // The routes the shoppers drive, all as JSON clients (Accept:
@@ -159,12 +158,11 @@ func runLoad(ctx context.Context, args []string) error {
 	return os.WriteFile(c.out, append(b, '\n'), 0o644)
 }
 
-// shopper is one simulated customer.
+// shopper is one simulated customer: the shop's scripted client (its own
+// cookie jar and CSRF token, on the load test's shared transport).
 type shopper struct {
-	http *http.Client
-	base string
-	csrf string
-	rng  *mrand.Rand
+	c   *shopclient.Client
+	rng *mrand.Rand
 	// want is what the cart must hold: product id → acknowledged quantity;
 	// unsure marks lines whose last change got no answer (it may or may
 	// not have been applied), which the final check skips.
@@ -212,11 +210,9 @@ func load(ctx context.Context, c loadConfig) (*Result, error) {
 	errc := make(chan error, c.shoppers)
 	var wg sync.WaitGroup
 	for i := range shoppers {
-		jar, _ := cookiejar.New(nil)
 		s := &shopper{
-			http: &http.Client{Transport: tr, Jar: jar, Timeout: 30 * time.Second,
-				CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-			base: strings.TrimSuffix(c.url, "/"), rng: mrand.New(mrand.NewPCG(uint64(i), uint64(time.Now().UnixNano()))),
+			c:    shopclient.New(c.url, shopclient.Options{Transport: tr, Timeout: 30 * time.Second}),
+			rng:  mrand.New(mrand.NewPCG(uint64(i), uint64(time.Now().UnixNano()))),
 			want: map[int]int{}, unsure: map[int]bool{},
 		}
 		shoppers[i] = s
@@ -331,38 +327,20 @@ func pct(sorted []int32, p float64) float64 {
 	return float64(sorted[i]) / 1000
 }
 
-var csrfMeta = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`)
-
 // signUp gets the shopper a session: on the shop an account through the
-// signup form (its CSRF token taken from the page, as a browser does), on
+// signup form (its CSRF token taken from a page, as a browser does), on
 // the floor a bare session.
 func (s *shopper) signUp(ctx context.Context, target string, i int) error {
 	if target == "floor" {
-		_, status, err := s.do(ctx, http.MethodPost, "/signup", nil)
-		if err != nil || status != http.StatusOK {
-			return fmt.Errorf("POST /signup: %d %v", status, err)
+		r, err := s.c.PostForm(ctx, "/signup", url.Values{})
+		if err == nil {
+			err = r.Expect(http.StatusOK)
 		}
-		return nil
-	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/signup", nil)
-	req.Header.Set("Accept", "text/html")
-	res, err := s.http.Do(req)
-	if err != nil {
 		return err
 	}
-	body, _ := io.ReadAll(res.Body)
-	res.Body.Close()
-	m := csrfMeta.FindSubmatch(body)
-	if m == nil {
-		return fmt.Errorf("GET /signup: %d, no csrf-token meta", res.StatusCode)
-	}
-	s.csrf = string(m[1])
 	email := fmt.Sprintf("loadtest-%d-%s@example.com", i, randomHex(6))
-	b, status, err := s.do(ctx, http.MethodPost, "/signup", url.Values{"email": {email}, "password": {"load test password"}})
-	if err != nil || status != http.StatusOK {
-		return fmt.Errorf("POST /signup: %d %v %.200s", status, err, b)
-	}
-	return nil
+	_, err := s.c.SignUp(ctx, email, "load test password")
+	return err
 }
 
 func randomHex(n int) string {
@@ -371,53 +349,34 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// do sends one JSON request (a form for POSTs, with the CSRF token) and
-// returns the body and status.
-func (s *shopper) do(ctx context.Context, method, path string, form url.Values) ([]byte, int, error) {
-	var body io.Reader
-	if form != nil {
-		body = strings.NewReader(form.Encode())
+// send sends one JSON request (a form for POSTs, with the CSRF token);
+// anything but 200 is an error.
+func (s *shopper) send(ctx context.Context, method, path string, form url.Values) (shopclient.Response, error) {
+	if method == http.MethodGet {
+		return s.c.GetJSON(ctx, path, nil)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, s.base+path, body)
-	if err != nil {
-		return nil, 0, err
+	r, err := s.c.PostForm(ctx, path, form)
+	if err == nil {
+		err = r.Expect(http.StatusOK)
 	}
-	req.Header.Set("Accept", "application/json")
-	if form != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	if method != http.MethodGet && s.csrf != "" {
-		req.Header.Set("X-CSRF-Token", s.csrf)
-	}
-	res, err := s.http.Do(req)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	return b, res.StatusCode, err
+	return r, err
 }
 
 // timed sends a request and records it when it started in the window.
-func (s *shopper) timed(ctx context.Context, rec *recorder, route int, method, path string, form url.Values) ([]byte, bool) {
+func (s *shopper) timed(ctx context.Context, rec *recorder, route int, method, path string, form url.Values) bool {
 	t := time.Now()
-	b, status, err := s.do(ctx, method, path, form)
+	_, err := s.send(ctx, method, path, form)
 	took := time.Since(t)
-	ok := err == nil && status == http.StatusOK
 	if rec.counts(t) {
 		s.samples[route] = append(s.samples[route], int32(min(took.Microseconds(), 1<<31-1)))
-		if !ok {
+		if err != nil {
 			s.errs[route]++
 		}
 	}
-	if !ok && ctx.Err() == nil {
-		if err != nil {
-			rec.failure(fmt.Sprintf("%s %s: %v", method, path, err))
-		} else {
-			rec.failure(fmt.Sprintf("%s %s: %d %.200s", method, path, status, b))
-		}
+	if err != nil && ctx.Err() == nil {
+		rec.failure(err.Error())
 	}
-	return b, ok
+	return err == nil
 }
 
 // step is one thing a shopper does: look at the cart (45%), add an item
@@ -446,7 +405,7 @@ func (s *shopper) step(ctx context.Context, rec *recorder) {
 func (s *shopper) add(ctx context.Context, rec *recorder, pid int) {
 	form := url.Values{"product_id": {strconv.Itoa(pid)}, "quantity": {"1"}, "idempotency_key": {randomHex(12)}}
 	for range 3 {
-		if _, ok := s.timed(ctx, rec, routeAdd, http.MethodPost, "/cart/items", form); ok {
+		if ok := s.timed(ctx, rec, routeAdd, http.MethodPost, "/cart/items", form); ok {
 			s.want[pid]++
 			s.acked++
 			return
@@ -462,7 +421,7 @@ func (s *shopper) add(ctx context.Context, rec *recorder, pid int) {
 func (s *shopper) set(ctx context.Context, rec *recorder, pid, qty int) {
 	form := url.Values{"quantity": {strconv.Itoa(qty)}}
 	for range 3 {
-		if _, ok := s.timed(ctx, rec, routeSet, http.MethodPost, "/cart/items/"+strconv.Itoa(pid), form); ok {
+		if ok := s.timed(ctx, rec, routeSet, http.MethodPost, "/cart/items/"+strconv.Itoa(pid), form); ok {
 			s.want[pid] = qty
 			delete(s.unsure, pid)
 			return
@@ -476,23 +435,14 @@ func (s *shopper) set(ctx context.Context, rec *recorder, pid, qty int) {
 
 // check compares the cart with what the shop acknowledged.
 func (s *shopper) check(ctx context.Context) (lost, extra int, err error) {
-	b, status, err := s.do(ctx, http.MethodGet, "/cart", nil)
-	if err != nil || status != http.StatusOK {
-		return 0, 0, fmt.Errorf("GET /cart: %d %v %.200s", status, err, b)
-	}
-	var v struct {
-		Items []struct {
-			ProductID string `json:"product_id"`
-			Quantity  int    `json:"quantity"`
-		} `json:"items"`
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		return 0, 0, fmt.Errorf("decode cart: %w", err)
+	v, _, err := s.c.Cart(ctx)
+	if err != nil {
+		return 0, 0, err
 	}
 	got := map[int]int{}
-	for _, it := range v.Items {
-		id, _ := strconv.Atoi(it.ProductID)
-		got[id] = it.Quantity
+	for pid, n := range v.Quantities() {
+		id, _ := strconv.Atoi(pid)
+		got[id] = n
 	}
 	for pid := 1; pid <= products; pid++ {
 		if s.unsure[pid] {

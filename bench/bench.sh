@@ -11,7 +11,7 @@
 #      them with bin/loadtest for BENCH_DURATION while counting store round
 #      trips on the replicas' admin listeners (and, with Redis, takes a CPU
 #      profile of shop-1), stops them, then does the same with the floor
-#      (cmd/floor) behind the same nginx configuration;
+#      (bench/cmd/floor) behind the same nginx configuration;
 #   4. writes docs/benchmarks.md (bin/loadtest report), keeping its
 #      hand-written findings.
 #
@@ -25,7 +25,7 @@
 # database in the URL is not used, a new one is made beside it).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
-. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$ROOT"
 
 : "${BENCH_DURATION:=20s}" "${BENCH_SHOPPERS:=32}" "${BENCH_STORES:=redis postgres}"
@@ -100,8 +100,8 @@ free_run() {
 started=$(date +%s)
 step "building bin/shop, bin/floor, bin/loadtest"
 "$GO" build -o bin/shop ./cmd/shop
-"$GO" build -o bin/floor ./cmd/floor
-"$GO" build -o bin/loadtest ./cmd/loadtest
+"$GO" build -o bin/floor ./bench/cmd/floor
+"$GO" build -o bin/loadtest ./bench/cmd/loadtest
 
 step "PostgreSQL and Redis"
 exports=$(bash scripts/ensure-services.sh --test --create-db) || exit 1

@@ -17,7 +17,7 @@ import (
 	"github.com/the-shop/shop/internal/testenv"
 )
 
-// startFloor builds cmd/floor and runs it on a migrated throwaway database;
+// startFloor builds bench/cmd/floor and runs it on a migrated throwaway database;
 // it returns its URL and process id.
 func startFloor(t *testing.T) (string, int) {
 	t.Helper()

@@ -6,13 +6,12 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/the-shop/shop/internal/platform/postgres"
+	"github.com/the-shop/shop/internal/shopclient"
 	"github.com/the-shop/shop/internal/testenv"
 )
 
@@ -55,29 +54,26 @@ func TestFloor(t *testing.T) {
 				}
 			}()
 			base := "http://" + addr
-			jar, _ := cookiejar.New(nil)
-			c := &http.Client{Jar: jar, Timeout: 5 * time.Second}
+			// The floor has no pages and no CSRF: plain JSON calls and forms.
+			client := shopclient.New(base, shopclient.Options{Timeout: 5 * time.Second})
 			call := func(method, path string, form url.Values) (int, map[string]any) {
 				t.Helper()
-				var body io.Reader
-				if form != nil {
-					body = strings.NewReader(form.Encode())
+				var r shopclient.Response
+				var err error
+				if form == nil {
+					r, err = client.Send(ctx, method, path, nil, http.Header{"Accept": {"application/json"}})
+				} else {
+					r, err = client.PostForm(ctx, path, form)
 				}
-				req, _ := http.NewRequest(method, base+path, body)
-				if form != nil {
-					req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-				}
-				res, err := c.Do(req)
 				if err != nil {
 					t.Fatal(err)
 				}
-				defer res.Body.Close()
-				if res.Header.Get("X-Served-By") != "floor-1" {
-					t.Errorf("%s %s: X-Served-By %q", method, path, res.Header.Get("X-Served-By"))
+				if r.ServedBy() != "floor-1" {
+					t.Errorf("%s %s: X-Served-By %q", method, path, r.ServedBy())
 				}
 				var v map[string]any
-				_ = json.NewDecoder(res.Body).Decode(&v)
-				return res.StatusCode, v
+				_ = json.Unmarshal(r.Body, &v)
+				return r.StatusCode, v
 			}
 			deadline := time.Now().Add(10 * time.Second)
 			for {

@@ -1,5 +1,5 @@
-// Command workshop sets up and checks the steps of docs/workshop.md
-// against the shop that `make up` runs. scripts/workshop.sh (`make
+// Command workshop sets up and checks the steps of workshop/README.md
+// against the shop that `make up` runs. workshop/workshop.sh (`make
 // workshop STEP=n`, `make workshop-check STEP=n`) calls it.
 package main
 
@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/the-shop/shop/internal/workshop"
+	"github.com/the-shop/shop/workshop"
 )
 
 const usage = `Usage:

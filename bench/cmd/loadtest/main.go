@@ -1,4 +1,4 @@
-// Command loadtest drives the shop (or cmd/floor) through nginx as many
+// Command loadtest drives the shop (or bench/cmd/floor) through nginx as many
 // simulated shoppers, each with its own cookie jar and CSRF token, for a
 // bounded time, and reports requests per second, latency percentiles,
 // errors and lost cart items: every shopper keeps its own account of what
@@ -13,7 +13,7 @@
 // run scrapes each -admin URL's /metrics before and after the measured
 // time, so the result also says how many session and cart store round
 // trips, and database queries, each request cost. report turns the
-// results that scripts/bench.sh collected into docs/benchmarks.md.
+// results that bench/bench.sh collected into docs/benchmarks.md.
 package main
 
 import (

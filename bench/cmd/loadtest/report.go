@@ -22,12 +22,12 @@ const (
 	notesEnd   = "<!-- notes:end -->"
 )
 
-// runReport writes the benchmark page from what scripts/bench.sh left in
+// runReport writes the benchmark page from what bench/bench.sh left in
 // a directory: results/*.json (loadtest run), gobench.txt (go test
 // -bench), machine.txt ("name: value" lines) and pprof-top.txt.
 func runReport(args []string) error {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	in := fs.String("in", "", "directory scripts/bench.sh filled")
+	in := fs.String("in", "", "directory bench/bench.sh filled")
 	out := fs.String("out", "docs/benchmarks.md", "page to write")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -92,7 +92,7 @@ const defaultNotes = `
 func writeReport(b *strings.Builder, dir string, results map[string]*Result, notes string) {
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	p("# Benchmarks\n\n")
-	p("Written by `make bench` (scripts/bench.sh) on %s. Everything runs on this one\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	p("Written by `make bench` (bench/bench.sh) on %s. Everything runs on this one\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
 	p("machine, on loopback: PostgreSQL, Redis, nginx, three replicas and the load\n")
 	p("generator share its cores, so the numbers compare the shop with itself and\n")
 	p("with the floor on the same machine, not with other machines.\n\n")
@@ -114,7 +114,7 @@ func writeReport(b *strings.Builder, dir string, results map[string]*Result, not
 		p("5%% `POST /cart/items/:product_id`. At the end every shopper compares its\n")
 		p("cart with the adds and sets the server acknowledged: **lost items** are\n")
 		p("acknowledged units missing from the cart.\n\n")
-		p("The **floor** (`cmd/floor`) is a plain `net/http` program behind the same\n")
+		p("The **floor** (`bench/cmd/floor`) is a plain `net/http` program behind the same\n")
 		p("nginx, started the same way, answering the same routes with the same store\n")
 		p("round trips and database queries per request (session by cookie, the cart\n")
 		p("through the shop's own cart store code, the products), but without Echo,\n")
