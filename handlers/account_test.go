@@ -96,7 +96,7 @@ func TestAccountSessions(t *testing.T) {
 						phoneID = s.ID
 					}
 				}
-				r := laptop.Post(t, a.URL, "/account/sessions/"+phoneID+"/revoke", nil, laptop.CSRF, false)
+				r := laptop.Post(t, a.URL, "/account/sessions/"+phoneID+"/revoke", nil, laptop.CSRF(), false)
 				wantStatus(t, r, http.StatusSeeOther)
 				for _, s := range []*shop{a, other} {
 					if phone.Session(t, s.URL).Authenticated {
@@ -106,14 +106,14 @@ func TestAccountSessions(t *testing.T) {
 				if !laptop.Session(t, other.URL).Authenticated {
 					t.Error("revoking the phone signed the laptop out")
 				}
-				wantError(t, laptop.Post(t, a.URL, "/account/sessions/"+phoneID+"/revoke", nil, laptop.CSRF, true), http.StatusNotFound, "session_not_found")
+				wantError(t, laptop.Post(t, a.URL, "/account/sessions/"+phoneID+"/revoke", nil, laptop.CSRF(), true), http.StatusNotFound, "session_not_found")
 			})
 
 			t.Run("CannotRevokeAnotherAccountsSession", func(t *testing.T) {
 				stranger := newClient(t)
 				stranger.signup(t, a.URL, testenv.RandomName("str")+"@example.com", "stranger pass")
 				victim := laptop.sessions(t, a.URL).Sessions[0].ID
-				wantError(t, stranger.Post(t, a.URL, "/account/sessions/"+victim+"/revoke", nil, stranger.CSRF, true), http.StatusNotFound, "session_not_found")
+				wantError(t, stranger.Post(t, a.URL, "/account/sessions/"+victim+"/revoke", nil, stranger.CSRF(), true), http.StatusNotFound, "session_not_found")
 				if !laptop.Session(t, a.URL).Authenticated {
 					t.Error("another account revoked the laptop's session")
 				}
@@ -121,7 +121,7 @@ func TestAccountSessions(t *testing.T) {
 
 			t.Run("RevokeOthersKeepsOnlyThisOne", func(t *testing.T) {
 				tablet := loginAs(t, other.URL, email, "first password", "Mozilla/5.0 (Linux; Android 14) Chrome/126.0 Mobile")
-				wantStatus(t, laptop.Post(t, a.URL, "/account/sessions/revoke-others", nil, laptop.CSRF, false), http.StatusSeeOther)
+				wantStatus(t, laptop.Post(t, a.URL, "/account/sessions/revoke-others", nil, laptop.CSRF(), false), http.StatusSeeOther)
 				if got := laptop.sessions(t, a.URL).Sessions; len(got) != 1 || !got[0].Current {
 					t.Errorf("after revoke-others: %+v", got)
 				}
@@ -132,15 +132,15 @@ func TestAccountSessions(t *testing.T) {
 
 			t.Run("PasswordChangeRevokesOthersAndRenewsToken", func(t *testing.T) {
 				desktop := loginAs(t, other.URL, email, "first password", "Mozilla/5.0 (Windows NT 10.0) Edg/126.0")
-				e := wantError(t, laptop.Post(t, a.URL, "/account/password", url.Values{"current_password": {"wrong"}, "password": {"second password"}}, laptop.CSRF, true),
+				e := wantError(t, laptop.Post(t, a.URL, "/account/password", url.Values{"current_password": {"wrong"}, "password": {"second password"}}, laptop.CSRF(), true),
 					http.StatusUnprocessableEntity, "wrong_password")
 				if e.Error.Fields["current_password"] == "" {
 					t.Error("no error on current_password")
 				}
-				wantError(t, laptop.Post(t, a.URL, "/account/password", url.Values{"current_password": {"first password"}, "password": {"short"}}, laptop.CSRF, true),
+				wantError(t, laptop.Post(t, a.URL, "/account/password", url.Values{"current_password": {"first password"}, "password": {"short"}}, laptop.CSRF(), true),
 					http.StatusUnprocessableEntity, "invalid_signup")
 				before := laptop.Cookie("session")
-				r := laptop.Post(t, a.URL, "/account/password", url.Values{"current_password": {"first password"}, "password": {"second password"}}, laptop.CSRF, false)
+				r := laptop.Post(t, a.URL, "/account/password", url.Values{"current_password": {"first password"}, "password": {"second password"}}, laptop.CSRF(), false)
 				wantStatus(t, r, http.StatusSeeOther)
 				if desktop.Session(t, a.URL).Authenticated {
 					t.Error("the desktop survived the password change")

@@ -113,12 +113,12 @@ func (h *authHandler) startSession(c echo.Context, u account.User, remember bool
 	ctx := c.Request().Context()
 	s := sessionOf(c)
 	if id := s.CartID(); id != "" {
-		if err := h.carts.Merge(ctx, cart.GuestKey(id), cart.UserKey(u.ID)); err != nil {
+		if err := h.carts.Merge(ctx, cart.GuestKey(id), cart.AccountKey(u.PublicID)); err != nil {
 			return err
 		}
 		s.ClearCartID()
 	}
-	return s.Login(ctx, u.ID, u.Email, remember)
+	return s.Login(ctx, u.Identity(), u.Email, remember)
 }
 
 // logout answers POST /logout: the session is destroyed (its token stops

@@ -14,8 +14,8 @@ import (
 	"github.com/the-shop/shop/internal/cleanup"
 	"github.com/the-shop/shop/internal/platform/postgres"
 	"github.com/the-shop/shop/internal/session"
-	"github.com/the-shop/shop/views"
 	"github.com/the-shop/shop/internal/shopclient"
+	"github.com/the-shop/shop/views"
 )
 
 // samples is how many requests a check sends to see what every replica

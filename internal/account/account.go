@@ -46,6 +46,9 @@ type User struct {
 	CreatedAt time.Time
 }
 
+// Identity is what a session or API token issued to u now must carry.
+func (u User) Identity() Identity { return Identity{ID: u.ID, PublicID: u.PublicID, Epoch: u.Epoch} }
+
 // Service signs users up and checks their passwords.
 type Service struct {
 	db   *pgxpool.Pool

@@ -3,13 +3,14 @@ package session
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/sha256"
 	"errors"
 	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/alexedwards/scs/v2"
 
 	"github.com/the-shop/shop/internal/config"
 	"github.com/the-shop/shop/internal/testenv"
@@ -288,68 +289,112 @@ func TestTouchInterval(t *testing.T) {
 	}
 }
 
-func TestEncryptedCodec(t *testing.T) {
+func TestSealer(t *testing.T) {
 	t.Parallel()
 	k1, k2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
-	values := map[string]any{"email": "secret-person@example.com", "user_id": int64(7)}
-	deadline := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	plain := []byte("email=secret-person@example.com")
+	const id = "stored-id-of-the-session"
 
-	c1, err := NewEncryptedCodec(scs.GobCodec{}, [][]byte{k1})
+	s1, err := NewSealer([][]byte{k1}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealed, err := c1.Encode(deadline, values)
+	sealed, err := s1.Seal(id, plain)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Run("CiphertextHidesValues", func(t *testing.T) {
 		if bytes.Contains(sealed, []byte("secret-person")) {
-			t.Error("encrypted data contains the plaintext email")
+			t.Error("sealed data contains the plaintext email")
 		}
-		again, _ := c1.Encode(deadline, values)
+		again, _ := s1.Seal(id, plain)
 		if bytes.Equal(sealed, again) {
-			t.Error("two encodings are identical: the nonce is not random")
+			t.Error("two seals are identical: the nonce is not random")
+		}
+		if got, err := s1.Open(id, sealed); err != nil || !bytes.Equal(got, plain) {
+			t.Errorf("Open = %q, %v", got, err)
+		}
+	})
+	t.Run("BoundToItsID", func(t *testing.T) {
+		// A copy of a session's data under another token must not open:
+		// it would log that token in as the session's owner.
+		if _, err := s1.Open("another-stored-id", sealed); err == nil {
+			t.Error("data sealed for one id opened under another")
 		}
 	})
 	t.Run("RotationKeepsOldSessions", func(t *testing.T) {
-		rotated, err := NewEncryptedCodec(scs.GobCodec{}, [][]byte{k2, k1})
+		rotated, err := NewSealer([][]byte{k2, k1}, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, v, err := rotated.Decode(sealed)
-		if err != nil || v["email"] != "secret-person@example.com" || !d.Equal(deadline) {
-			t.Fatalf("decode with the old key second: %v %v %v", d, v, err)
+		if got, err := rotated.Open(id, sealed); err != nil || !bytes.Equal(got, plain) {
+			t.Fatalf("open with the old key second: %q %v", got, err)
 		}
-		resealed, _ := rotated.Encode(deadline, values)
-		if _, _, err := c1.Decode(resealed); err == nil {
+		resealed, _ := rotated.Seal(id, plain)
+		if _, err := s1.Open(id, resealed); err == nil {
 			t.Error("data sealed with the new first key opened without it")
 		}
 	})
 	t.Run("RejectsTamperingAndUnknownKeys", func(t *testing.T) {
 		bad := bytes.Clone(sealed)
 		bad[len(bad)-1] ^= 1
-		if _, _, err := c1.Decode(bad); err == nil {
-			t.Error("tampered data decoded")
+		if _, err := s1.Open(id, bad); err == nil {
+			t.Error("tampered data opened")
 		}
-		other, _ := NewEncryptedCodec(scs.GobCodec{}, [][]byte{k2})
-		if _, _, err := other.Decode(sealed); err == nil {
-			t.Error("data decoded without its key")
+		other, _ := NewSealer([][]byte{k2}, false)
+		if _, err := other.Open(id, sealed); err == nil {
+			t.Error("data opened without its key")
 		}
 	})
-	t.Run("ReadsPlaintextFromBeforeEncryption", func(t *testing.T) {
-		plain, _ := scs.GobCodec{}.Encode(deadline, values)
-		if _, v, err := c1.Decode(plain); err != nil || v["user_id"] != int64(7) {
-			t.Errorf("plaintext session: %v %v", v, err)
+	t.Run("PlaintextOnlyWhileMigrating", func(t *testing.T) {
+		if _, err := s1.Open(id, plain); !errors.Is(err, ErrNotSealed) {
+			t.Errorf("plaintext with encryption on = %v, want ErrNotSealed", err)
+		}
+		migrating, _ := NewSealer([][]byte{k1}, true)
+		if got, err := migrating.Open(id, plain); err != nil || !bytes.Equal(got, plain) {
+			t.Errorf("plaintext while migrating = %q, %v", got, err)
+		}
+		if got, err := migrating.Open(id, sealed); err != nil || !bytes.Equal(got, plain) {
+			t.Errorf("sealed while migrating = %q, %v", got, err)
+		}
+	})
+	t.Run("FirstFormatOnlyWhileMigrating", func(t *testing.T) {
+		// The first sealed format authenticated its header only.
+		old := oldSeal(t, k1, plain)
+		if _, err := s1.Open(id, old); err == nil {
+			t.Error("the unbound format opened with migration off")
+		}
+		migrating, _ := NewSealer([][]byte{k1}, true)
+		if got, err := migrating.Open(id, old); err != nil || !bytes.Equal(got, plain) {
+			t.Errorf("the unbound format while migrating = %q, %v", got, err)
 		}
 	})
 	t.Run("RejectsBadKeys", func(t *testing.T) {
-		if _, err := NewEncryptedCodec(scs.GobCodec{}, [][]byte{make([]byte, 16)}); err == nil {
+		if _, err := NewSealer([][]byte{make([]byte, 16)}, false); err == nil {
 			t.Error("accepted a 16-byte key")
 		}
-		if _, err := NewEncryptedCodec(scs.GobCodec{}, nil); err == nil {
+		if _, err := NewSealer(nil, false); err == nil {
 			t.Error("accepted no key")
 		}
 	})
+}
+
+// oldSeal seals plain as the shop's first format did: magic "shE1", key
+// id, nonce, and only the magic and key id authenticated.
+func oldSeal(t *testing.T, key, plain []byte) []byte {
+	t.Helper()
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(key)
+	head := append([]byte("shE1"), sum[:keyIDLen]...)
+	nonce := make([]byte, aead.NonceSize())
+	return aead.Seal(append(bytes.Clone(head), nonce...), nonce, plain, head)
 }
 
 // TestEncryptedAtRest: with encryption on, what the stores hold does not
@@ -365,12 +410,12 @@ func TestEncryptedAtRest(t *testing.T) {
 			t.Parallel()
 			st := newTestStorage(t, kind)
 			manager := func(keys ...[]byte) *Manager {
-				codec, err := NewEncryptedCodec(scs.GobCodec{}, keys)
+				sealer, err := NewSealer(keys, false)
 				if err != nil {
 					t.Fatal(err)
 				}
 				m, err := New(Options{Kind: kind, CookieName: "session", IdleTimeout: time.Minute, Lifetime: time.Hour,
-					RememberLifetime: time.Hour, Codec: codec}, st.backend)
+					RememberLifetime: time.Hour, Sealer: sealer}, st.backend)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -403,6 +448,41 @@ func TestEncryptedAtRest(t *testing.T) {
 			s2, err := rotated.Load(context.Background(), token, Request{})
 			if err != nil || s2.getString("email") != "plaintext-marker@example.com" {
 				t.Errorf("after rotation the session is lost: %v", err)
+			}
+
+			// Someone who can write to the store copies the sealed data
+			// under a token of their own: it does not open there.
+			theirs := cookieOf(t, mustLoad(t, m, ""))
+			copied := Info{ID: storeHash(theirs), LastSeen: time.Now(), Expiry: time.Now().Add(time.Hour)}
+			if _, err := st.backend.b.commit(context.Background(), copied.ID, raw, copied, 0); err != nil {
+				t.Fatal(err)
+			}
+			if got := mustLoad(t, m, theirs); got.getString("email") != "" {
+				t.Errorf("a copy of a sealed session under another token loaded as %q", got.getString("email"))
+			}
+
+			// Plaintext in the store (written before encryption was on, or
+			// by someone who can write to it) is read only while migrating.
+			plainM, err := New(Options{Kind: kind, CookieName: "session", IdleTimeout: time.Minute, Lifetime: time.Hour}, st.backend)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps := mustLoad(t, plainM, "")
+			ps.put("email", "from-before@example.com")
+			old := mustSave(t, ps)
+			if got := mustLoad(t, m, old); got.getString("email") != "" {
+				t.Error("plaintext session data was read with encryption on")
+			}
+			migrating, err := NewSealer([][]byte{k1}, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mm, err := New(Options{Kind: kind, CookieName: "session", IdleTimeout: time.Minute, Lifetime: time.Hour, Sealer: migrating}, st.backend)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := mustLoad(t, mm, old); got.getString("email") != "from-before@example.com" {
+				t.Error("plaintext session data was not read while migrating")
 			}
 		})
 	}

@@ -58,6 +58,8 @@ type Options struct {
 	// Codec encodes session data (nil: CompactCodec, which also reads
 	// sessions that scs's gob codec wrote).
 	Codec scs.Codec
+	// Sealer, when set, encrypts session data at rest, bound to its id.
+	Sealer *Sealer
 	// Observer, when set, is told about every store operation.
 	Observer Observer
 	// Events, when set, is told when a session is created, renewed,
@@ -147,7 +149,7 @@ func New(opts Options, b Backend) (*Manager, error) {
 	if opts.Codec != nil {
 		sm.Codec = opts.Codec
 	}
-	sm.Store = &store{b: ob, empty: func() ([]byte, error) {
+	sm.Store = &store{b: ob, sealer: opts.Sealer, empty: func() ([]byte, error) {
 		return sm.Codec.Encode(time.Now().Add(sm.Lifetime).UTC(), map[string]any{})
 	}}
 	// Only a hash of the token reaches the store: a leaked copy of the store

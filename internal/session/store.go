@@ -60,6 +60,8 @@ type store struct {
 	// empty is an encoded session without values, what a pending token
 	// loads until something is stored under it.
 	empty func() ([]byte, error)
+	// sealer, when set, seals what is stored and opens what is found.
+	sealer *Sealer
 }
 
 var _ scs.CtxStore = (*store)(nil)
@@ -69,11 +71,19 @@ func (s *store) FindCtx(ctx context.Context, id string) ([]byte, bool, error) {
 	r := requestFrom(ctx)
 	if !r.minted {
 		data, st, found, err := s.b.find(ctx, id)
-		if err != nil || found {
-			if found {
-				r.id, r.found = id, st
+		if err != nil {
+			return nil, false, err
+		}
+		if found && s.sealer != nil {
+			// Data that does not open for this id (unsealed, sealed for
+			// another id, tampered with) is no session of this token.
+			if data, err = s.sealer.Open(id, data); err != nil {
+				found = false
 			}
-			return data, found, err
+		}
+		if found {
+			r.id, r.found = id, st
+			return data, true, nil
 		}
 	}
 	if !r.pending {
@@ -102,6 +112,12 @@ func (s *store) CommitCtx(ctx context.Context, id string, data []byte, deadline 
 	var expect int64
 	if id == r.id {
 		expect = r.found.version
+	}
+	if s.sealer != nil {
+		var err error
+		if data, err = s.sealer.Seal(id, data); err != nil {
+			return err
+		}
 	}
 	v, err := s.b.commit(ctx, id, data, in, expect)
 	if err != nil {
