@@ -216,21 +216,45 @@ func TestStoreWritesPerPageViews(t *testing.T) {
 // HTTPS, the session cookie is Secure even without SESSION_COOKIE_SECURE.
 func TestSecureCookieOverHTTPS(t *testing.T) {
 	s := startShop(t, newBackend(t, config.StoreRedis), "replica-a")
-	for _, proto := range []string{"", "https"} {
-		c := newClient(t)
-		req := testenv.PostRequest(t, s.URL, "/cart/items", url.Values{"product_id": {"1"}}, c.Token(t, s.URL), true)
-		if proto != "" {
-			req.Header.Set("X-Forwarded-Proto", proto)
-		}
-		r := c.Do(t, req)
-		wantStatus(t, r, http.StatusOK)
-		for _, ck := range r.Cookies() {
-			if ck.Name == "session" && ck.Secure != (proto == "https") {
-				t.Errorf("X-Forwarded-Proto %q: session cookie Secure=%v", proto, ck.Secure)
+	for _, tc := range []struct{ proto, name string }{{"", "session"}, {"https", "__Host-session"}} {
+		// A page, then a form post and a read-back, all through the same
+		// scheme, as a browser behind one proxy does.
+		send := func(req *http.Request, cookie *http.Cookie) response {
+			if tc.proto != "" {
+				req.Header.Set("X-Forwarded-Proto", tc.proto)
 			}
+			if cookie != nil {
+				req.AddCookie(cookie)
+			}
+			return testenv.NewBrowser(t).Do(t, req)
 		}
-		if sessionCookies(r) != 1 {
-			t.Errorf("X-Forwarded-Proto %q: %d session cookies", proto, sessionCookies(r))
+		cookieOf := func(r response) *http.Cookie {
+			var found *http.Cookie
+			for _, ck := range r.Cookies() {
+				if strings.Contains(ck.Name, "session") {
+					if found != nil {
+						t.Errorf("X-Forwarded-Proto %q: two session cookies", tc.proto)
+					}
+					found = ck
+				}
+			}
+			return found
+		}
+		page := send(testenv.GetRequest(t, s.URL, "/", false), nil)
+		ck := cookieOf(page)
+		if ck == nil || ck.Name != tc.name || ck.Secure != (tc.proto == "https") || ck.Path != "/" || ck.Domain != "" {
+			t.Fatalf("X-Forwarded-Proto %q: session cookie %+v; want %s, Secure=%v, Path=/", tc.proto, ck, tc.name, tc.proto == "https")
+		}
+		token := page.Header.Get("X-CSRF-Token")
+		add := send(testenv.PostRequest(t, s.URL, "/cart/items", url.Values{"product_id": {"1"}}, token, true), ck)
+		wantStatus(t, add, http.StatusOK)
+		if c := cookieOf(add); c == nil || c.Name != tc.name || c.Value != ck.Value || c.Secure != (tc.proto == "https") {
+			t.Errorf("X-Forwarded-Proto %q: cookie after the first write %+v, want the same %s", tc.proto, c, tc.name)
+		}
+		var v testenv.Cart
+		send(testenv.GetRequest(t, s.URL, "/cart", true), ck).JSON(t, &v)
+		if v.Count != 1 {
+			t.Errorf("X-Forwarded-Proto %q: the cart read back holds %d items, want 1", tc.proto, v.Count)
 		}
 	}
 }

@@ -70,17 +70,19 @@ const commitTimeout = 5 * time.Second
 func sessions(sm *session.Manager, logger *slog.Logger) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			// Echo's Scheme believes X-Forwarded-Proto from anyone; a client
+			// that forges it only makes its own cookie Secure (and looks
+			// for it under the __Host- name).
+			https := c.Scheme() == "https"
 			token := ""
-			if ck, err := c.Cookie(sm.CookieName()); err == nil {
+			if ck, err := c.Cookie(sm.CookieName(https)); err == nil {
 				token = ck.Value
 			}
 			// Every response of this group depends on the cookie: a cache
 			// must never hand one shopper's page to another.
 			c.Response().Header().Add(echo.HeaderVary, "Cookie")
-			// Echo's Scheme believes X-Forwarded-Proto from anyone; a client
-			// that forges it only makes its own cookie Secure.
 			sess, err := sm.Load(c.Request().Context(), token, session.Request{
-				IP: c.RealIP(), UserAgent: c.Request().UserAgent(), HTTPS: c.Scheme() == "https",
+				IP: c.RealIP(), UserAgent: c.Request().UserAgent(), HTTPS: https,
 			})
 			if err != nil {
 				return apperr.Unavailable("load session", err)

@@ -66,7 +66,7 @@ func mustSave(tb testing.TB, s *Session) string {
 		tb.Fatalf("Save: %v", err)
 	}
 	for _, c := range rec.Result().Cookies() {
-		if c.Name == s.m.CookieName() {
+		if c.Name == s.m.CookieName(false) {
 			return c.Value
 		}
 	}

@@ -102,9 +102,12 @@ func (s *postgresBackend) delete(ctx context.Context, id string, _ owner) error 
 }
 
 func (s *postgresBackend) retire(ctx context.Context, id string, _ owner, renewedTo string, ttl time.Duration) error {
-	_, err := s.db.Exec(ctx, `UPDATE sessions SET data = '', user_id = NULL, renewed_to = $2,
-			expiry = now() + $3 * interval '1 millisecond', version = version + 1
-		WHERE token = $1`, id, renewedTo, ttl.Milliseconds())
+	// An upsert: a token nothing is stored under yet (a visitor's pending
+	// one) gets its marker too, for a first write of it still in flight.
+	_, err := s.db.Exec(ctx, `INSERT INTO sessions (token, data, expiry, renewed_to, version)
+		VALUES ($1, '', now() + $3 * interval '1 millisecond', $2, 1)
+		ON CONFLICT (token) DO UPDATE SET data = '', user_id = NULL, renewed_to = EXCLUDED.renewed_to,
+			expiry = EXCLUDED.expiry, version = sessions.version + 1`, id, renewedTo, ttl.Milliseconds())
 	return postgres.Error("retire session", err, nil)
 }
 

@@ -185,8 +185,14 @@ func (m *Manager) event(e Event) {
 // Kind is the store kind: redis, postgres or memory.
 func (m *Manager) Kind() config.Kind { return m.kind }
 
-// CookieName is the name of the session cookie.
-func (m *Manager) CookieName() string { return m.scs.Cookie.Name }
+// CookieName is the name of the session cookie: with the __Host- prefix
+// on a request that came over HTTPS (see Session.writeCookie).
+func (m *Manager) CookieName(https bool) string {
+	if https {
+		return "__Host-" + m.scs.Cookie.Name
+	}
+	return m.scs.Cookie.Name
+}
 
 // Request describes the HTTP request a session is loaded for.
 type Request struct {
@@ -217,7 +223,11 @@ func (m *Manager) Load(ctx context.Context, token string, req Request) (*Session
 	}
 	if s.r.id == "" {
 		// Nothing stored and no pending token: this request mints one.
-		return m.loadMinted(ctx, req)
+		fresh, err := m.loadMinted(ctx, req)
+		if err == nil {
+			fresh.r.announce = token == ""
+		}
+		return fresh, err
 	}
 	if s.UserID() == 0 || m.accounts == nil {
 		return s, nil

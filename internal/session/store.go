@@ -17,8 +17,12 @@ type request struct {
 	https         bool
 	// pending is set when the cookie carries a token this shop minted and
 	// has not stored yet (see Manager.mint); minted when this request
-	// minted it, so nothing can be stored under it yet.
-	pending, minted bool
+	// minted it, so nothing can be stored under it yet; announce when the
+	// request came without any session cookie, so the minted token's
+	// cookie is set even if nothing is stored (a request that came with a
+	// cookie this replica does not know keeps it unless it writes: with
+	// SESSION_STORE=memory another replica may know it).
+	pending, minted, announce bool
 	// id and found are set when the store found a live session (or the
 	// request has a pending one); id is the stored token (the hash of the
 	// cookie value).
@@ -27,13 +31,13 @@ type request struct {
 	// owner is the session's account as loaded, so deleting the session
 	// (logout, token renewal) also removes it from the account's index.
 	owner owner
-	// renewTo, when set, makes the deletion of the old token at a renewal
-	// leave a marker naming the account the session went to.
-	renewTo *string
 	// commit is what Session.commit decided: the session's info, with the
 	// expiry to store.
 	commit Info
 }
+
+// req is what the request is, to load another session for it.
+func (r *request) req() Request { return Request{IP: r.ip, UserAgent: r.userAgent, HTTPS: r.https} }
 
 type requestKey struct{}
 
@@ -129,14 +133,10 @@ func (s *store) CommitCtx(ctx context.Context, id string, data []byte, deadline 
 	return nil
 }
 
-// DeleteCtx implements scs.CtxStore: logout deletes; a renewal retires the
-// old token with a marker.
+// DeleteCtx implements scs.CtxStore. The Session deletes and retires
+// tokens itself (Logout, renew); scs does not call this.
 func (s *store) DeleteCtx(ctx context.Context, id string) error {
-	r := requestFrom(ctx)
-	if r.renewTo != nil {
-		return s.b.retire(ctx, id, r.owner, *r.renewTo, markerLifetime)
-	}
-	return s.b.delete(ctx, id, r.owner)
+	return s.b.delete(ctx, id, requestFrom(ctx).owner)
 }
 
 // Find implements scs.Store; scs calls FindCtx.

@@ -209,12 +209,11 @@ func (s *Session) Expiry() (idle, absolute time.Time) {
 // account carries over (the caller merges the guest cart before). remember
 // gives a persistent cookie and the longer lifetime.
 func (s *Session) Login(ctx context.Context, a account.Identity, email string, remember bool) error {
-	if err := s.renew(ctx, a.PublicID); err != nil {
+	if err := s.renew(ctx, a.PublicID, false); err != nil {
 		return fmt.Errorf("renew session token at login: %w", err)
 	}
 	now := time.Now()
 	s.change(func() {
-		s.m.scs.Clear(s.data)
 		s.m.scs.Put(s.data, keyUserID, a.ID)
 		s.m.scs.Put(s.data, keyAccount, a.PublicID)
 		s.m.scs.Put(s.data, keyEpoch, a.Epoch)
@@ -231,34 +230,59 @@ func (s *Session) Login(ctx context.Context, a account.Identity, email string, r
 	return nil
 }
 
-// RenewToken gives the session a new token and retires the old one in the
-// store, so a token known before is worthless (a privilege change).
+// RenewToken moves the session, with its values, to a new token and
+// retires the old one in the store, so a token known before is worthless
+// (a privilege change).
 func (s *Session) RenewToken(ctx context.Context) error {
-	return s.renew(ctx, s.Account().PublicID)
+	return s.renew(ctx, s.Account().PublicID, true)
 }
 
-// renew renews the token; a request of the old token still in flight
-// learns that the session went on as account's (see Ended).
-func (s *Session) renew(ctx context.Context, account string) error {
-	s.r.renewTo = &account
-	defer func() { s.r.renewTo = nil }()
-	if err := s.m.scs.RenewToken(s.within(ctx)); err != nil {
+// renew moves the session to a new token minted here (so that a late
+// request of this one's token, too, is one the shop recognises) and retires
+// the old token with a marker: a request of it still in flight learns that
+// the session went on as account's (see Ended). carry keeps the values and
+// the deadline; without it the new session starts empty.
+func (s *Session) renew(ctx context.Context, account string, carry bool) error {
+	if s.r.id != "" {
+		if err := s.m.b.retire(ctx, s.r.id, s.r.owner, account, markerLifetime); err != nil {
+			return fmt.Errorf("retire the old session token: %w", err)
+		}
+	}
+	fresh, err := s.m.loadMinted(context.WithoutCancel(s.base), s.r.req())
+	if err != nil {
 		return err
 	}
-	// Nothing is stored under the new token yet: its first write creates.
-	s.r.pending, s.r.minted = false, false
+	if carry {
+		for _, k := range s.m.scs.Keys(s.data) {
+			fresh.m.scs.Put(fresh.data, k, s.m.scs.Get(s.data, k))
+		}
+		fresh.m.scs.SetDeadline(fresh.data, s.m.scs.Deadline(s.data))
+	}
+	s.swap(fresh)
 	s.m.event(EventRenewed)
 	return nil
 }
 
+// swap makes s the fresh session of the same request.
+func (s *Session) swap(fresh *Session) {
+	s.base, s.data, s.r, s.changes = fresh.base, fresh.data, fresh.r, nil
+}
+
 // Logout ends the session: the stored session is deleted, so the old cookie
-// stops working everywhere, and the next value put starts a new one with a
-// new token.
+// stops working everywhere, and the request goes on in a new, empty session
+// whose cookie replaces the old one.
 func (s *Session) Logout(ctx context.Context) error {
-	if err := s.m.scs.Destroy(s.within(ctx)); err != nil {
-		return fmt.Errorf("destroy session at logout: %w", err)
+	if s.r.id != "" {
+		if err := s.m.b.delete(ctx, s.r.id, s.r.owner); err != nil {
+			return fmt.Errorf("delete session at logout: %w", err)
+		}
 	}
-	s.r.pending, s.r.minted = false, false
+	fresh, err := s.m.loadMinted(context.WithoutCancel(s.base), s.r.req())
+	if err != nil {
+		return err
+	}
+	fresh.r.announce = true
+	s.swap(fresh)
 	s.m.event(EventDestroyed)
 	return nil
 }
@@ -375,7 +399,7 @@ func (s *Session) Save(ctx context.Context, w http.ResponseWriter) error {
 	case scs.Destroyed:
 		s.writeCookie(w, "", time.Time{})
 	default:
-		if s.r.minted {
+		if s.r.minted && s.r.announce {
 			// The cookie of a pending session: nothing stored yet, so the
 			// browser needs it to come back to the same token.
 			s.writeCookie(w, s.Token(), m.scs.Deadline(s.data))
@@ -473,7 +497,7 @@ func (s *Session) ended(err error) error {
 // pending token, unsaved, for the request to tell the user (a flash) and
 // save.
 func (s *Session) Restart(ctx context.Context) error {
-	fresh, err := s.m.loadMinted(context.WithoutCancel(s.base), Request{IP: s.r.ip, UserAgent: s.r.userAgent, HTTPS: s.r.https})
+	fresh, err := s.m.loadMinted(context.WithoutCancel(s.base), s.r.req())
 	if err != nil {
 		return err
 	}
@@ -481,28 +505,35 @@ func (s *Session) Restart(ctx context.Context) error {
 	return nil
 }
 
-// writeCookie is scs's WriteSessionCookie, plus Secure whenever the
-// request came over HTTPS (directly or through a proxy that says so), not
-// only when configured.
+// writeCookie sets the session cookie (token "" deletes it), as scs's
+// WriteSessionCookie does, with two differences for a request that came
+// over HTTPS (directly or through a proxy that says so): the cookie is
+// Secure whatever the configuration, and it is named with the __Host-
+// prefix, which browsers accept only from a secure origin, for the whole
+// host (no Domain) and Path=/, so a subdomain or a plain-HTTP page cannot
+// plant or overwrite it.
 func (s *Session) writeCookie(w http.ResponseWriter, token string, expiry time.Time) {
 	sm := s.m.scs
-	if !s.r.https || sm.Cookie.Secure {
-		sm.WriteSessionCookie(s.data, w, token, expiry)
-		return
+	c := &http.Cookie{
+		Name:     s.m.CookieName(s.r.https),
+		Value:    token,
+		Path:     "/",
+		Domain:   sm.Cookie.Domain,
+		Secure:   sm.Cookie.Secure || s.r.https,
+		HttpOnly: sm.Cookie.HttpOnly,
+		SameSite: sm.Cookie.SameSite,
 	}
-	rec := &headerOnly{h: http.Header{}}
-	sm.WriteSessionCookie(s.data, rec, token, expiry)
-	for _, v := range rec.h.Values("Set-Cookie") {
-		w.Header().Add("Set-Cookie", v+"; Secure")
+	if s.r.https {
+		c.Domain = ""
 	}
-	for _, v := range rec.h.Values("Cache-Control") {
-		w.Header().Add("Cache-Control", v)
+	switch {
+	case expiry.IsZero():
+		c.Expires = time.Unix(1, 0)
+		c.MaxAge = -1
+	case sm.Cookie.Persist || s.Remembered():
+		c.Expires = time.Unix(expiry.Unix()+1, 0)
+		c.MaxAge = int(time.Until(expiry).Seconds() + 1)
 	}
+	w.Header().Add("Set-Cookie", c.String())
+	w.Header().Add("Cache-Control", `no-cache="Set-Cookie"`)
 }
-
-// headerOnly collects the headers scs writes.
-type headerOnly struct{ h http.Header }
-
-func (r *headerOnly) Header() http.Header         { return r.h }
-func (r *headerOnly) Write(b []byte) (int, error) { return len(b), nil }
-func (r *headerOnly) WriteHeader(int)             {}
