@@ -659,7 +659,10 @@ func TestFirstAddWhileLoggingInKeepsBoth(t *testing.T) {
 				g := newClient(t)
 				// Signed in, signed out, kept browsing: a guest session
 				// without a cart.
-				r := g.Post(t, a.URL, "/login", url.Values{"email": {email}, "password": {"first add password"}}, g.Token(t, a.URL), false)
+				tok := g.Token(t, a.URL)
+				began := time.Now()
+				r := g.Post(t, a.URL, "/login", url.Values{"email": {email}, "password": {"first add password"}}, tok, false)
+				took := time.Since(began)
 				wantStatus(t, r, http.StatusSeeOther)
 				wantStatus(t, g.Post(t, a.URL, "/logout", nil, freshCSRF(t, g, a.URL), false), http.StatusSeeOther)
 				csrf := freshCSRF(t, g, a.URL)
@@ -671,7 +674,10 @@ func TestFirstAddWhileLoggingInKeepsBoth(t *testing.T) {
 				}
 
 				pid := strconv.Itoa(1 + trial%12)
-				delay := time.Duration(trial%5) * time.Millisecond
+				// 0, 1/4, 1/2 or 3/4 of a login's time (measured above)
+				// after the login is sent: on a fast or a slow machine
+				// (-race) the add meets the login at each stage of its work.
+				delay := took * time.Duration(trial%4) / 4
 				var add, login span
 				start := make(chan struct{})
 				var wg sync.WaitGroup
