@@ -53,8 +53,9 @@ func scriptAdd(base, productID, csrf string) *http.Request {
 //
 // Before the fix (commit 8e8f35c) it failed: each first add started a
 // session and a guest cart of its own, and the browser kept only the last
-// cookie. Measured there: 210 of the 240 adds lost on each store (7 of 8 per
-// shopper: every add started a session of its own).
+// cookie. Measured there, two runs: 203 to 210 of the 240 adds lost on each
+// store (up to 7 of 8 per shopper: every add started a session of its
+// own).
 func TestFreshVisitorsFirstAddsAreKept(t *testing.T) {
 	const shoppers, adds, together = 30, 8, 5
 	for _, store := range stores {
@@ -161,10 +162,10 @@ func TestFreshVisitorsFirstAddsAreKept(t *testing.T) {
 // after the revoke answered and B's requests in flight ended, B's old
 // cookie must not authenticate on either replica.
 //
-// Before the fix (commit 8e8f35c) it failed. Measured there, 8 trials:
-// 8 revived on each store.
+// Before the fix (commit 8e8f35c) it failed. Measured there (8 trials in a first run, 12 since): redis revived 2 of
+// 8, then 10 and 6 of 12; postgres 8 of 8, then 12 and 11 of 12.
 func TestRevokedSessionStaysDeadThroughNginx(t *testing.T) {
-	const trials = 8
+	const trials = 12
 	for _, store := range stores {
 		t.Run(store, func(t *testing.T) {
 			t.Parallel()
