@@ -71,15 +71,15 @@ func TestFreshVisitorsFirstAddsAreKept(t *testing.T) {
 					problems = append(problems, fmt.Sprintf("shopper %d: ", n)+fmt.Sprintf(format, args...))
 					mu.Unlock()
 				}
-				if _, err := b.Try(testenv.GetRequest(t, c.URL, "/", false)); err != nil || b.CSRF == "" {
-					report("catalog: %v (csrf %q)", err, b.CSRF)
+				if _, err := b.Try(testenv.GetRequest(t, c.URL, "/", false)); err != nil || b.CSRF() == "" {
+					report("catalog: %v (csrf %q)", err, b.CSRF())
 					return
 				}
 				spans := make([]inFlight, adds)
 				start := make(chan struct{})
 				var wg sync.WaitGroup
 				for i := range adds {
-					win, req := b.Tab(), scriptAdd(c.URL, strconv.Itoa(1+i), b.CSRF)
+					win, req := b.Tab(), scriptAdd(c.URL, strconv.Itoa(1+i), b.CSRF())
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
@@ -205,7 +205,7 @@ func TestRevokedSessionStaysDeadThroughNginx(t *testing.T) {
 								req.Header.Set("Accept", "text/html")
 							} else {
 								req, _ = http.NewRequest(http.MethodPost, c.URL+"/cart/items",
-									strings.NewReader(url.Values{"product_id": {strconv.Itoa(1 + (i+k)%12)}, "csrf_token": {win.CSRF}}.Encode()))
+									strings.NewReader(url.Values{"product_id": {strconv.Itoa(1 + (i+k)%12)}, "csrf_token": {win.CSRF()}}.Encode()))
 								req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 							}
 							f, _ := try(win, req)
@@ -221,7 +221,7 @@ func TestRevokedSessionStaysDeadThroughNginx(t *testing.T) {
 					time.Sleep(time.Millisecond)
 				}
 				from := time.Now()
-				r := owner.Post(t, c.URL, "/account/sessions/revoke-others", nil, owner.CSRF, false)
+				r := owner.Post(t, c.URL, "/account/sessions/revoke-others", nil, owner.CSRF(), false)
 				to := time.Now()
 				close(stop)
 				wg.Wait()

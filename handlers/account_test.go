@@ -248,8 +248,10 @@ func TestSecureCookieOverHTTPS(t *testing.T) {
 		token := page.Header.Get("X-CSRF-Token")
 		add := send(testenv.PostRequest(t, s.URL, "/cart/items", url.Values{"product_id": {"1"}}, token, true), ck)
 		wantStatus(t, add, http.StatusOK)
-		if c := cookieOf(add); c == nil || c.Name != tc.name || c.Value != ck.Value || c.Secure != (tc.proto == "https") {
-			t.Errorf("X-Forwarded-Proto %q: cookie after the first write %+v, want the same %s", tc.proto, c, tc.name)
+		// The first write stores the session under the token the page
+		// minted: the browser's cookie stays as it is.
+		if c := cookieOf(add); c != nil {
+			t.Errorf("X-Forwarded-Proto %q: the first write set the cookie again: %+v", tc.proto, c)
 		}
 		var v testenv.Cart
 		send(testenv.GetRequest(t, s.URL, "/cart", true), ck).JSON(t, &v)

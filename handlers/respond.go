@@ -47,6 +47,9 @@ func cartKey(s *session.Session) (cart.Key, bool) {
 // (its id derived from the session's token, so that a new visitor's
 // concurrent first adds land in one cart).
 func cartKeyForWrite(s *session.Session) cart.Key {
+	if s.UserID() == 0 {
+		s.WroteGuestCart()
+	}
 	if k, ok := cartKey(s); ok {
 		return k
 	}

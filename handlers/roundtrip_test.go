@@ -179,7 +179,12 @@ func TestStoreRoundTrips(t *testing.T) {
 					// losing it), then creates the session.
 					{"first POST /cart/items (JSON)", add(true), 4, 1},
 					{"GET /cart (JSON)", get("/cart", true), 2, 0},
-					{"POST /cart/items (JSON)", add(true), 3, 0},
+					// A guest's add confirms that the session still
+					// stands (a touch): if a login in another tab renewed
+					// it meanwhile, the add is moved to the account's
+					// cart instead of staying in a guest cart nobody
+					// reaches.
+					{"POST /cart/items (JSON)", add(true), 4, 1},
 				})
 			})
 		})

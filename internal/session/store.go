@@ -23,6 +23,11 @@ type request struct {
 	// cookie this replica does not know keeps it unless it writes: with
 	// SESSION_STORE=memory another replica may know it).
 	pending, minted, announce bool
+	// cookie is the token the request's cookie carried ("" for none): a
+	// response sets the cookie only when the session's token differs, so a
+	// slow answer of an older request cannot put back a token that a
+	// login in another tab has replaced in the browser meanwhile.
+	cookie string
 	// id and found are set when the store found a live session (or the
 	// request has a pending one); id is the stored token (the hash of the
 	// cookie value).

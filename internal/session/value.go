@@ -37,6 +37,11 @@ type Session struct {
 	// endedAtLoad is set when the cookie's session was refused at load
 	// because its account had moved on.
 	endedAtLoad bool
+	// retired is set once the token is retired (Retire).
+	retired bool
+	// confirm makes Save check that the stored session still stands even
+	// when the request changed nothing in it (see WroteGuestCart).
+	confirm bool
 }
 
 // within is a context with ctx's deadline and cancellation and the
@@ -130,7 +135,7 @@ func (s *Session) GuestCartID() string {
 	if id := s.CartID(); id != "" {
 		return id
 	}
-	id := base64.RawURLEncoding.EncodeToString(s.m.mac("guest-cart", []byte(s.Token()))[:16])
+	id := s.GuestCart()
 	s.SetCartID(id)
 	return id
 }
@@ -203,6 +208,38 @@ func (s *Session) Expiry() (idle, absolute time.Time) {
 	return s.r.found.expiry, s.m.scs.Deadline(s.data)
 }
 
+// GuestCart returns the id of the guest cart this session adds to: the
+// one it records, else the one its token derives (which a concurrent
+// request of the session may be filling right now).
+func (s *Session) GuestCart() string {
+	if id := s.CartID(); id != "" {
+		return id
+	}
+	return base64.RawURLEncoding.EncodeToString(s.m.mac("guest-cart", []byte(s.Token()))[:16])
+}
+
+// WroteGuestCart tells the session that the request changed its guest
+// cart. Save then confirms that the session still stands, with a touch
+// that finds out whether another request renewed it meanwhile (a login in
+// another tab that merged the guest cart before this request's change
+// landed): the change is then moved where the rest went (see Ended).
+func (s *Session) WroteGuestCart() { s.confirm = true }
+
+// Retire marks the session's token as renewed into account (a public id),
+// before a login moves what the session holds there: a request of the
+// token that writes from now on learns where the session went (Ended)
+// instead of writing it. Login does it too, once.
+func (s *Session) Retire(ctx context.Context, account string) error {
+	if s.r.id == "" || s.retired {
+		return nil
+	}
+	if err := s.m.b.retire(ctx, s.r.id, s.r.owner, account, markerLifetime); err != nil {
+		return fmt.Errorf("retire the session token: %w", err)
+	}
+	s.retired = true
+	return nil
+}
+
 // Login makes the session belong to the account a. The token is renewed
 // first, so a token planted before login (session fixation) is worthless
 // after it, and the session starts clean: nothing of a previous visitor or
@@ -243,10 +280,8 @@ func (s *Session) RenewToken(ctx context.Context) error {
 // the session went on as account's (see Ended). carry keeps the values and
 // the deadline; without it the new session starts empty.
 func (s *Session) renew(ctx context.Context, account string, carry bool) error {
-	if s.r.id != "" {
-		if err := s.m.b.retire(ctx, s.r.id, s.r.owner, account, markerLifetime); err != nil {
-			return fmt.Errorf("retire the old session token: %w", err)
-		}
+	if err := s.Retire(ctx, account); err != nil {
+		return err
 	}
 	fresh, err := s.m.loadMinted(context.WithoutCancel(s.base), s.r.req())
 	if err != nil {
@@ -265,7 +300,8 @@ func (s *Session) renew(ctx context.Context, account string, carry bool) error {
 
 // swap makes s the fresh session of the same request.
 func (s *Session) swap(fresh *Session) {
-	s.base, s.data, s.r, s.changes = fresh.base, fresh.data, fresh.r, nil
+	fresh.r.cookie = s.r.cookie
+	s.base, s.data, s.r, s.changes, s.retired = fresh.base, fresh.data, fresh.r, nil, false
 }
 
 // Logout ends the session: the stored session is deleted, so the old cookie
@@ -386,7 +422,9 @@ func (s *Session) Save(ctx context.Context, w http.ResponseWriter) error {
 		for replays := 0; ; replays++ {
 			token, expiry, err := s.commit(ctx)
 			if err == nil {
-				s.writeCookie(w, token, expiry)
+				if token != s.r.cookie {
+					s.writeCookie(w, token, expiry)
+				}
 				return nil
 			}
 			if !errors.Is(err, errStale) || replays == maxReplays {
@@ -406,7 +444,7 @@ func (s *Session) Save(ctx context.Context, w http.ResponseWriter) error {
 			return nil
 		}
 		now := time.Now().UTC()
-		if s.r.found.version == 0 || now.Sub(s.r.found.lastSeen) < m.touchInterval {
+		if s.r.found.version == 0 || (now.Sub(s.r.found.lastSeen) < m.touchInterval && !s.confirm) {
 			return nil
 		}
 		in := m.info(s, now)
@@ -501,6 +539,7 @@ func (s *Session) Restart(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	fresh.r.cookie = s.r.cookie
 	*s = *fresh
 	return nil
 }

@@ -64,7 +64,7 @@ func NewBrowser(tb testing.TB) *Browser {
 // (each response's Set-Cookie lands in the one jar, the last one wins, as
 // in a browser) but keeps its own CSRF field, so tabs can run in parallel
 // goroutines without a data race on it.
-func (b *Browser) Tab() *Browser { return &Browser{http: b.http, CSRF: b.CSRF} }
+func (b *Browser) Tab() *Browser { return &Browser{http: b.http, csrf: b.CSRF()} }
 
 // oneOriginJar keeps one set of cookies whatever host and port a request
 // goes to, as a browser sees a single origin behind nginx.
