@@ -78,7 +78,7 @@ func (l *load) add(t *testing.T, c *cluster.Cluster, s *shopper, pid string) {
 	form := url.Values{"product_id": {pid}, "idempotency_key": {testenv.RandomName("idem-")}}
 	for try := 0; try < 20; try++ {
 		l.requests.Add(1)
-		r, err := s.b.Try(testenv.PostRequest(t, c.URL, "/cart/items", form, s.b.CSRF, true))
+		r, err := s.b.Try(testenv.PostRequest(t, c.URL, "/cart/items", form, s.b.CSRF(), true))
 		if err == nil && r.StatusCode == http.StatusOK {
 			s.want[pid]++
 			s.adds++

@@ -27,7 +27,7 @@ func TestSessionContinuity(t *testing.T) {
 			}
 			served := map[string]int{}
 			for i := 1; i <= 9; i++ {
-				r := b.Post(t, c.URL, "/cart/items", url.Values{"product_id": {"3"}}, b.CSRF, true)
+				r := b.Post(t, c.URL, "/cart/items", url.Values{"product_id": {"3"}}, b.CSRF(), true)
 				if r.StatusCode != http.StatusOK {
 					t.Fatalf("add %d: %d %.200s", i, r.StatusCode, r.Body)
 				}
@@ -194,7 +194,7 @@ func TestStoreOutage(t *testing.T) {
 					t.Errorf("GET %s (JSON) while %s is down: %d %.200s", path, outage.name, j.StatusCode, j.Body)
 				}
 			}
-			r := b.Post(t, c.URL, "/cart/items", url.Values{"product_id": {"4"}}, b.CSRF, true)
+			r := b.Post(t, c.URL, "/cart/items", url.Values{"product_id": {"4"}}, b.CSRF(), true)
 			if r.StatusCode != http.StatusServiceUnavailable {
 				t.Errorf("POST /cart/items while %s is down: %d, want 503", outage.name, r.StatusCode)
 			}
@@ -263,7 +263,7 @@ func TestRevocationThroughNginx(t *testing.T) {
 			}
 			for _, s := range list.Sessions {
 				if !s.Current {
-					if r := laptop.Post(t, c.URL, "/account/sessions/"+s.ID+"/revoke", nil, laptop.CSRF, true); r.StatusCode != http.StatusOK {
+					if r := laptop.Post(t, c.URL, "/account/sessions/"+s.ID+"/revoke", nil, laptop.CSRF(), true); r.StatusCode != http.StatusOK {
 						t.Fatalf("revoke: %d %.200s", r.StatusCode, r.Body)
 					}
 				}
@@ -283,7 +283,7 @@ func TestRevocationThroughNginx(t *testing.T) {
 			}
 			tablet := testenv.NewBrowser(t)
 			tablet.Post(t, c.URL, "/login", url.Values{"email": {email}, "password": {"revocation"}}, tablet.Token(t, c.URL), false)
-			r := laptop.Post(t, c.URL, "/account/password", url.Values{"current_password": {"revocation"}, "password": {"a new password"}}, laptop.CSRF, false)
+			r := laptop.Post(t, c.URL, "/account/password", url.Values{"current_password": {"revocation"}, "password": {"a new password"}}, laptop.CSRF(), false)
 			if r.StatusCode != http.StatusSeeOther {
 				t.Fatalf("change password: %d %.200s", r.StatusCode, r.Body)
 			}

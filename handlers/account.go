@@ -17,7 +17,20 @@ import (
 // changes the password.
 type accountHandler struct {
 	*web
-	accounts *account.Service
+	accounts   *account.Service
+	identities *account.Identities
+}
+
+// newEpoch is the part of "sign out other sessions" and of a password
+// change that ends the other sessions for sure: the account's session
+// epoch has moved on (in the same statement as the new password), so every
+// session and API token issued before fails its next check, even one a
+// stale write or a restored backup puts back; this session carries the new
+// epoch on. Deleting the others from the store (RevokeOthers) then only
+// tidies up their list.
+func (h *accountHandler) newEpoch(c echo.Context, uid, epoch int64) {
+	h.identities.Forget(uid)
+	sessionOf(c).SetEpoch(epoch)
 }
 
 // SessionsData is the Data of the "sessions" page.
@@ -144,7 +157,14 @@ func (h *accountHandler) revokeOthers(c echo.Context) error {
 	if _, err := h.requireUser(c); err != nil {
 		return err
 	}
-	n, err := sessionOf(c).RevokeOthers(c.Request().Context())
+	uid := sessionOf(c).UserID()
+	ctx := c.Request().Context()
+	epoch, err := h.accounts.NewEpoch(ctx, uid)
+	if err != nil {
+		return err
+	}
+	h.newEpoch(c, uid, epoch)
+	n, err := sessionOf(c).RevokeOthers(ctx)
 	if err != nil {
 		return err
 	}
@@ -168,9 +188,11 @@ func (h *accountHandler) changePassword(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	if err := h.accounts.ChangePassword(ctx, uid, c.FormValue("current_password"), c.FormValue("password")); err != nil {
+	epoch, err := h.accounts.ChangePassword(ctx, uid, c.FormValue("current_password"), c.FormValue("password"))
+	if err != nil {
 		return h.formError(c, err, h.newPage(c, "password", "Change your password"), nil)
 	}
+	h.newEpoch(c, uid, epoch)
 	sess := sessionOf(c)
 	n, err := sess.RevokeOthers(ctx)
 	if err != nil {

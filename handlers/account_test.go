@@ -96,7 +96,7 @@ func TestAccountSessions(t *testing.T) {
 						phoneID = s.ID
 					}
 				}
-				r := laptop.Post(t, a.URL, "/account/sessions/"+phoneID+"/revoke", nil, laptop.CSRF, false)
+				r := laptop.Post(t, a.URL, "/account/sessions/"+phoneID+"/revoke", nil, laptop.CSRF(), false)
 				wantStatus(t, r, http.StatusSeeOther)
 				for _, s := range []*shop{a, other} {
 					if phone.Session(t, s.URL).Authenticated {
@@ -106,14 +106,14 @@ func TestAccountSessions(t *testing.T) {
 				if !laptop.Session(t, other.URL).Authenticated {
 					t.Error("revoking the phone signed the laptop out")
 				}
-				wantError(t, laptop.Post(t, a.URL, "/account/sessions/"+phoneID+"/revoke", nil, laptop.CSRF, true), http.StatusNotFound, "session_not_found")
+				wantError(t, laptop.Post(t, a.URL, "/account/sessions/"+phoneID+"/revoke", nil, laptop.CSRF(), true), http.StatusNotFound, "session_not_found")
 			})
 
 			t.Run("CannotRevokeAnotherAccountsSession", func(t *testing.T) {
 				stranger := newClient(t)
 				stranger.signup(t, a.URL, testenv.RandomName("str")+"@example.com", "stranger pass")
 				victim := laptop.sessions(t, a.URL).Sessions[0].ID
-				wantError(t, stranger.Post(t, a.URL, "/account/sessions/"+victim+"/revoke", nil, stranger.CSRF, true), http.StatusNotFound, "session_not_found")
+				wantError(t, stranger.Post(t, a.URL, "/account/sessions/"+victim+"/revoke", nil, stranger.CSRF(), true), http.StatusNotFound, "session_not_found")
 				if !laptop.Session(t, a.URL).Authenticated {
 					t.Error("another account revoked the laptop's session")
 				}
@@ -121,7 +121,7 @@ func TestAccountSessions(t *testing.T) {
 
 			t.Run("RevokeOthersKeepsOnlyThisOne", func(t *testing.T) {
 				tablet := loginAs(t, other.URL, email, "first password", "Mozilla/5.0 (Linux; Android 14) Chrome/126.0 Mobile")
-				wantStatus(t, laptop.Post(t, a.URL, "/account/sessions/revoke-others", nil, laptop.CSRF, false), http.StatusSeeOther)
+				wantStatus(t, laptop.Post(t, a.URL, "/account/sessions/revoke-others", nil, laptop.CSRF(), false), http.StatusSeeOther)
 				if got := laptop.sessions(t, a.URL).Sessions; len(got) != 1 || !got[0].Current {
 					t.Errorf("after revoke-others: %+v", got)
 				}
@@ -132,15 +132,15 @@ func TestAccountSessions(t *testing.T) {
 
 			t.Run("PasswordChangeRevokesOthersAndRenewsToken", func(t *testing.T) {
 				desktop := loginAs(t, other.URL, email, "first password", "Mozilla/5.0 (Windows NT 10.0) Edg/126.0")
-				e := wantError(t, laptop.Post(t, a.URL, "/account/password", url.Values{"current_password": {"wrong"}, "password": {"second password"}}, laptop.CSRF, true),
+				e := wantError(t, laptop.Post(t, a.URL, "/account/password", url.Values{"current_password": {"wrong"}, "password": {"second password"}}, laptop.CSRF(), true),
 					http.StatusUnprocessableEntity, "wrong_password")
 				if e.Error.Fields["current_password"] == "" {
 					t.Error("no error on current_password")
 				}
-				wantError(t, laptop.Post(t, a.URL, "/account/password", url.Values{"current_password": {"first password"}, "password": {"short"}}, laptop.CSRF, true),
+				wantError(t, laptop.Post(t, a.URL, "/account/password", url.Values{"current_password": {"first password"}, "password": {"short"}}, laptop.CSRF(), true),
 					http.StatusUnprocessableEntity, "invalid_signup")
 				before := laptop.Cookie("session")
-				r := laptop.Post(t, a.URL, "/account/password", url.Values{"current_password": {"first password"}, "password": {"second password"}}, laptop.CSRF, false)
+				r := laptop.Post(t, a.URL, "/account/password", url.Values{"current_password": {"first password"}, "password": {"second password"}}, laptop.CSRF(), false)
 				wantStatus(t, r, http.StatusSeeOther)
 				if desktop.Session(t, a.URL).Authenticated {
 					t.Error("the desktop survived the password change")
@@ -216,21 +216,47 @@ func TestStoreWritesPerPageViews(t *testing.T) {
 // HTTPS, the session cookie is Secure even without SESSION_COOKIE_SECURE.
 func TestSecureCookieOverHTTPS(t *testing.T) {
 	s := startShop(t, newBackend(t, config.StoreRedis), "replica-a")
-	for _, proto := range []string{"", "https"} {
-		c := newClient(t)
-		req := testenv.PostRequest(t, s.URL, "/cart/items", url.Values{"product_id": {"1"}}, c.Token(t, s.URL), true)
-		if proto != "" {
-			req.Header.Set("X-Forwarded-Proto", proto)
-		}
-		r := c.Do(t, req)
-		wantStatus(t, r, http.StatusOK)
-		for _, ck := range r.Cookies() {
-			if ck.Name == "session" && ck.Secure != (proto == "https") {
-				t.Errorf("X-Forwarded-Proto %q: session cookie Secure=%v", proto, ck.Secure)
+	for _, tc := range []struct{ proto, name string }{{"", "session"}, {"https", "__Host-session"}} {
+		// A page, then a form post and a read-back, all through the same
+		// scheme, as a browser behind one proxy does.
+		send := func(req *http.Request, cookie *http.Cookie) response {
+			if tc.proto != "" {
+				req.Header.Set("X-Forwarded-Proto", tc.proto)
 			}
+			if cookie != nil {
+				req.AddCookie(cookie)
+			}
+			return testenv.NewBrowser(t).Do(t, req)
 		}
-		if sessionCookies(r) != 1 {
-			t.Errorf("X-Forwarded-Proto %q: %d session cookies", proto, sessionCookies(r))
+		cookieOf := func(r response) *http.Cookie {
+			var found *http.Cookie
+			for _, ck := range r.Cookies() {
+				if strings.Contains(ck.Name, "session") {
+					if found != nil {
+						t.Errorf("X-Forwarded-Proto %q: two session cookies", tc.proto)
+					}
+					found = ck
+				}
+			}
+			return found
+		}
+		page := send(testenv.GetRequest(t, s.URL, "/", false), nil)
+		ck := cookieOf(page)
+		if ck == nil || ck.Name != tc.name || ck.Secure != (tc.proto == "https") || ck.Path != "/" || ck.Domain != "" {
+			t.Fatalf("X-Forwarded-Proto %q: session cookie %+v; want %s, Secure=%v, Path=/", tc.proto, ck, tc.name, tc.proto == "https")
+		}
+		token := page.Header.Get("X-CSRF-Token")
+		add := send(testenv.PostRequest(t, s.URL, "/cart/items", url.Values{"product_id": {"1"}}, token, true), ck)
+		wantStatus(t, add, http.StatusOK)
+		// The first write stores the session under the token the page
+		// minted: the browser's cookie stays as it is.
+		if c := cookieOf(add); c != nil {
+			t.Errorf("X-Forwarded-Proto %q: the first write set the cookie again: %+v", tc.proto, c)
+		}
+		var v testenv.Cart
+		send(testenv.GetRequest(t, s.URL, "/cart", true), ck).JSON(t, &v)
+		if v.Count != 1 {
+			t.Errorf("X-Forwarded-Proto %q: the cart read back holds %d items, want 1", tc.proto, v.Count)
 		}
 	}
 }

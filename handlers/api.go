@@ -30,8 +30,8 @@ type apiHandler struct {
 }
 
 const (
-	ctxAPIToken = "api.token"   // the account id a verified token names
-	ctxAPIUser  = "api.user_id" // the account id, once the account is known to exist
+	ctxAPIToken = "api.token" // the account identity a verified token names
+	ctxAPIUser  = "api.user"  // the account, once its identity is known to be current
 )
 
 // tokenJSON is the answer of POST /api/v1/tokens (RFC 6749 §5.1 names).
@@ -57,7 +57,7 @@ func (h *apiHandler) issueToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	tok, ttl, err := h.tokens.Issue(u.ID)
+	tok, ttl, err := h.tokens.Issue(u.Identity())
 	if err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func (h *apiHandler) issueToken(c echo.Context) error {
 
 // cart answers GET /api/v1/cart: the account's cart, as GET /cart shows it.
 func (h *apiHandler) cart(c echo.Context) error {
-	v, err := h.carts.View(c.Request().Context(), cart.UserKey(apiUser(c)))
+	v, err := h.carts.View(c.Request().Context(), cart.AccountKey(apiUser(c).PublicID))
 	if err != nil {
 		return err
 	}
@@ -93,7 +93,7 @@ func (h *apiHandler) addItem(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	key := cart.UserKey(apiUser(c))
+	key := cart.AccountKey(apiUser(c).PublicID)
 	if _, _, _, err := h.carts.AddOnce(ctx, key, id, qty, c.Request().Header.Get("Idempotency-Key")); err != nil {
 		return err
 	}
@@ -105,7 +105,9 @@ func (h *apiHandler) addItem(c echo.Context) error {
 }
 
 // requireToken lets a request through only with a valid access token for
-// an account that still exists. echo-jwt finds the token in the
+// an account that still exists and whose session epoch has not moved on
+// since the token was issued (a password change or "sign out other
+// sessions" revokes every token issued before). echo-jwt finds the token in the
 // Authorization header; apitoken checks it (HS256 only, issuer, audience,
 // expiry). A cookie never authorizes an API request.
 func (h *apiHandler) requireToken() echo.MiddlewareFunc {
@@ -119,15 +121,21 @@ func (h *apiHandler) requireToken() echo.MiddlewareFunc {
 	})
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return verify(func(c echo.Context) error {
-			uid, _ := c.Get(ctxAPIToken).(int64)
-			if _, err := h.accounts.Get(c.Request().Context(), uid); err != nil {
-				if errors.Is(err, account.ErrNotFound) {
-					// The account was deleted after the token was issued.
-					return refuseToken(c, "invalid_token", "The account of this access token no longer exists.")
-				}
+			id, _ := c.Get(ctxAPIToken).(account.Identity)
+			u, err := h.accounts.Get(c.Request().Context(), id.ID)
+			if errors.Is(err, account.ErrNotFound) || (err == nil && u.PublicID != id.PublicID) {
+				// The account was deleted after the token was issued (and
+				// its id perhaps given to another account since).
+				return refuseToken(c, "invalid_token", "The account of this access token no longer exists.")
+			}
+			if err != nil {
 				return err
 			}
-			c.Set(ctxAPIUser, uid)
+			if u.Epoch != id.Epoch {
+				return refuseToken(c, "invalid_token",
+					"This access token was revoked: the password changed or every session was signed out. Get a new one from POST /api/v1/tokens.")
+			}
+			c.Set(ctxAPIUser, u)
 			return next(c)
 		})
 	}
@@ -159,9 +167,9 @@ func refuseToken(c echo.Context, code, message string) error {
 }
 
 // apiUser is the account id requireToken found.
-func apiUser(c echo.Context) int64 {
-	uid, _ := c.Get(ctxAPIUser).(int64)
-	return uid
+func apiUser(c echo.Context) account.User {
+	u, _ := c.Get(ctxAPIUser).(account.User)
+	return u
 }
 
 // decodeJSON reads a JSON object body into v: another content type is a

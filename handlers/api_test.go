@@ -170,7 +170,7 @@ func testAPI(t *testing.T, b *backend, s *shop) {
 			t.Errorf("browser cart = %v, want %v (one cart per account)", got, want)
 		}
 		// And what the API put in the cart, the browser checks out.
-		r := browser.Post(t, s.URL, "/checkout", nil, browser.CSRF, true)
+		r := browser.Post(t, s.URL, "/checkout", nil, browser.CSRF(), true)
 		wantStatus(t, r, http.StatusOK)
 		if got := apiCart(t, s.URL, tok); got.Count != 0 {
 			t.Errorf("API cart after the browser's checkout = %v, want empty", got.Quantities())
@@ -280,7 +280,7 @@ func testAPI(t *testing.T, b *backend, s *shop) {
 		wantError(t, c.Get(t, s.URL, "/api/v1/cart", true), http.StatusUnauthorized, "missing_token")
 		req, _ := http.NewRequest(http.MethodPost, s.URL+"/api/v1/cart/items", strings.NewReader(`{"product_id": 1}`))
 		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-CSRF-Token", c.CSRF)
+		req.Header.Set("X-CSRF-Token", c.CSRF())
 		wantError(t, c.Do(t, req), http.StatusUnauthorized, "missing_token")
 	})
 

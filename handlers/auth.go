@@ -106,19 +106,28 @@ func authenticate(c echo.Context, g *throttle.Guard, accounts *account.Service, 
 	return u, err
 }
 
-// startSession merges the guest cart into the account's cart, then makes the
-// session the account's under a new token. The merge goes first: if it
-// fails nothing has changed and the user can simply try again.
+// startSession makes the session the account's under a new token and
+// moves the guest cart into the account's cart, in an order that loses no
+// add of a concurrent request of the same browser (another tab, a double
+// click): first the old token is retired, so that any request of it that
+// writes from then on learns where the session went and moves its adds to
+// the account's cart itself (handlers.sessionEnded); then the guest cart
+// is merged, which takes every add that came before; then the session
+// starts anew. The guest cart is the one the session records, or the one
+// its token derives, which a concurrent first add may be filling. If the
+// merge fails, the login fails; the browser's token still derives the same
+// guest cart, so a second try merges it.
 func (h *authHandler) startSession(c echo.Context, u account.User, remember bool) error {
 	ctx := c.Request().Context()
 	s := sessionOf(c)
-	if id := s.CartID(); id != "" {
-		if err := h.carts.Merge(ctx, cart.GuestKey(id), cart.UserKey(u.ID)); err != nil {
-			return err
-		}
-		s.ClearCartID()
+	guest := s.GuestCart()
+	if err := s.Retire(ctx, u.PublicID); err != nil {
+		return err
 	}
-	return s.Login(ctx, u.ID, u.Email, remember)
+	if err := h.carts.Merge(ctx, cart.GuestKey(guest), cart.AccountKey(u.PublicID)); err != nil {
+		return err
+	}
+	return s.Login(ctx, u.Identity(), u.Email, remember)
 }
 
 // logout answers POST /logout: the session is destroyed (its token stops

@@ -25,7 +25,7 @@ func BenchmarkRequest(b *testing.B) {
 			b.Fatalf("signup: %d", r.StatusCode)
 		}
 		for id := 1; id <= 4; id++ {
-			c.Post(b, s.URL, "/cart/items", url.Values{"product_id": {strconv.Itoa(id)}}, c.CSRF, true)
+			c.Post(b, s.URL, "/cart/items", url.Values{"product_id": {strconv.Itoa(id)}}, c.CSRF(), true)
 		}
 		for _, tc := range []struct {
 			name string
@@ -34,7 +34,7 @@ func BenchmarkRequest(b *testing.B) {
 			{"cart", func(int) *http.Request { return testenv.GetRequest(b, s.URL, "/cart", true) }},
 			{"catalog", func(int) *http.Request { return testenv.GetRequest(b, s.URL, "/", true) }},
 			{"add", func(i int) *http.Request {
-				req := testenv.PostRequest(b, s.URL, "/cart/items", url.Values{"product_id": {"5"}, "idempotency_key": {"bench-key-" + strconv.Itoa(i)}}, c.CSRF, true)
+				req := testenv.PostRequest(b, s.URL, "/cart/items", url.Values{"product_id": {"5"}, "idempotency_key": {"bench-key-" + strconv.Itoa(i)}}, c.CSRF(), true)
 				return req
 			}},
 		} {

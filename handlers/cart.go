@@ -50,10 +50,7 @@ func (h *cartHandler) add(c echo.Context) error {
 	if err != nil {
 		return h.productFormError(c, id, err)
 	}
-	key, err := cartKeyForWrite(sessionOf(c))
-	if err != nil {
-		return err
-	}
+	key := cartKeyForWrite(sessionOf(c))
 	// A form carries a fresh key in a hidden field, an API client in the
 	// Idempotency-Key header: a retry of the same request adds nothing.
 	idem := c.FormValue("idempotency_key")
@@ -100,10 +97,7 @@ func (h *cartHandler) set(c echo.Context) error {
 	if err != nil {
 		return h.cartFormError(c, err)
 	}
-	key, err := cartKeyForWrite(sessionOf(c))
-	if err != nil {
-		return err
-	}
+	key := cartKeyForWrite(sessionOf(c))
 	prod, err := h.carts.Set(ctx, key, id, qty)
 	if err != nil {
 		return h.cartFormError(c, err)

@@ -101,10 +101,10 @@ func (w *web) errorHandler(logger *slog.Logger) echo.HTTPErrorHandler {
 			logger.Error("request failed", "status", status, "err", err, "request_id", rid,
 				"method", c.Request().Method, "path", c.Request().URL.Path)
 		}
-		if e == errLoginRequired && !wantsJSON(c) && !isAPI(c) && sessionOf(c) != nil {
+		if (e == errLoginRequired || e == errSessionEnded) && !wantsJSON(c) && !isAPI(c) && sessionOf(c) != nil {
 			// A guest on a page that needs an account goes to the login
 			// form, and comes back to the page afterwards.
-			if werr := w.toLogin(c); werr == nil {
+			if werr := w.toLogin(c, e == errLoginRequired); werr == nil {
 				return
 			}
 		}
@@ -144,11 +144,15 @@ func (w *web) errorPage(c echo.Context, status int, message, requestID string) e
 // toLogin sends a guest to the login form with a message, remembering the
 // page to come back to (for a GET; after a POST, the page it came from is
 // not known, so the catalog).
-func (w *web) toLogin(c echo.Context) error {
+// first says whether the message is still to be queued (a session that
+// was just ended has its own).
+func (w *web) toLogin(c echo.Context, first bool) error {
 	next := "/"
 	if c.Request().Method == http.MethodGet {
 		next = c.Request().URL.RequestURI()
 	}
-	sessionOf(c).AddFlash("info", "Please log in first.")
+	if first {
+		sessionOf(c).AddFlash("info", "Please log in first.")
+	}
 	return w.redirect(c, "/login?next="+url.QueryEscape(next))
 }

@@ -70,22 +70,27 @@ const commitTimeout = 5 * time.Second
 func sessions(sm *session.Manager, logger *slog.Logger) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			// Echo's Scheme believes X-Forwarded-Proto from anyone; a client
+			// that forges it only makes its own cookie Secure (and looks
+			// for it under the __Host- name).
+			https := c.Scheme() == "https"
 			token := ""
-			if ck, err := c.Cookie(sm.CookieName()); err == nil {
+			if ck, err := c.Cookie(sm.CookieName(https)); err == nil {
 				token = ck.Value
 			}
 			// Every response of this group depends on the cookie: a cache
 			// must never hand one shopper's page to another.
 			c.Response().Header().Add(echo.HeaderVary, "Cookie")
-			// Echo's Scheme believes X-Forwarded-Proto from anyone; a client
-			// that forges it only makes its own cookie Secure.
 			sess, err := sm.Load(c.Request().Context(), token, session.Request{
-				IP: c.RealIP(), UserAgent: c.Request().UserAgent(), HTTPS: c.Scheme() == "https",
+				IP: c.RealIP(), UserAgent: c.Request().UserAgent(), HTTPS: https,
 			})
 			if err != nil {
 				return apperr.Unavailable("load session", err)
 			}
 			c.Set(ctxSession, sess)
+			if sess.Ended() {
+				sess.AddFlash("info", "Your session has ended. Please log in again.")
+			}
 			err = next(c)
 			if err == nil && c.Response().Committed && !sess.Saved() {
 				// A handler wrote its response around the responder: what
@@ -105,39 +110,37 @@ func sessionOf(c echo.Context) *session.Session {
 	return s
 }
 
-// csrf protects every unsafe browser request with a double-submit token: a
-// random value in an HttpOnly cookie that the page repeats in a form field or
-// header. It keeps no server-side state, so any replica can check it.
-func csrf(secure bool) echo.MiddlewareFunc {
-	check := middleware.CSRFWithConfig(middleware.CSRFConfig{
-		TokenLookup:    "header:X-CSRF-Token,form:csrf_token",
-		ContextKey:     ctxCSRF,
-		CookieName:     "_csrf",
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSecure:   secure,
-		CookieSameSite: http.SameSiteLaxMode,
-		ErrorHandler: func(error, echo.Context) error {
-			return apperr.Forbidden("invalid_csrf_token",
-				"Your form expired or came from another site. Reload the page and try again.")
-		},
-	})
+// csrf protects every unsafe browser request with a token tied to the
+// session: the HMAC of the session's token (Session.CSRFToken), which the
+// page repeats in a form field or a header. It keeps no state of its own,
+// so any replica can check it, and it changes with the session token (at
+// login), so a token learnt before a login is worthless after it. It is
+// read from the X-CSRF-Token header or the POST body, never from the URL,
+// where it would leak through logs and Referer headers.
+func csrf() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		h := check(next)
 		return func(c echo.Context) error {
-			// Echo accepts a same-origin POST without any token when the
-			// browser sends Sec-Fetch-Site, and then hands templates a
-			// placeholder. docs/http.md requires the token on every unsafe
-			// request, so the header must not short-circuit the check.
-			c.Request().Header.Del(echo.HeaderSecFetchSite)
-			return h(c)
+			switch c.Request().Method {
+			case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+				return next(c)
+			}
+			t := c.Request().Header.Get(headerCSRFToken)
+			if t == "" {
+				t = c.Request().PostFormValue("csrf_token")
+			}
+			if !sessionOf(c).CheckCSRF(t) {
+				return apperr.Forbidden("invalid_csrf_token",
+					"Your form expired or came from another site. Reload the page and try again.")
+			}
+			return next(c)
 		}
 	}
 }
 
-const ctxCSRF = "csrf"
-
+// csrfToken is the CSRF token pages carry ("" outside the session routes).
 func csrfToken(c echo.Context) string {
-	t, _ := c.Get(ctxCSRF).(string)
-	return t
+	if s := sessionOf(c); s != nil {
+		return s.CSRFToken()
+	}
+	return ""
 }

@@ -81,7 +81,7 @@ func (h *orderHandler) checkout(c echo.Context) error {
 	if gen != nil {
 		seenGen = *gen
 	}
-	res, err := h.orders.Checkout(ctx, uid, cart.UserKey(uid), seenGen)
+	res, err := h.orders.Checkout(ctx, uid, cart.AccountKey(sess.Account().PublicID), seenGen)
 	if err != nil {
 		return h.checkoutError(c, err)
 	}

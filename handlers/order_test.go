@@ -125,7 +125,7 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 		if !strings.Contains(page.Body, "Log in to check out") || !strings.Contains(page.Body, `name="next" value="/cart"`) {
 			t.Errorf("login page lacks the message or the next field:\n%.3000s", page.Body)
 		}
-		r = c.Post(t, s.URL, "/login", url.Values{"email": {email}, "password": {"ivy's password"}, "next": {"/cart"}}, c.CSRF, false)
+		r = c.Post(t, s.URL, "/login", url.Values{"email": {email}, "password": {"ivy's password"}, "next": {"/cart"}}, c.CSRF(), false)
 		wantStatus(t, r, http.StatusSeeOther)
 		if loc := r.Header.Get("Location"); loc != "/cart" {
 			t.Errorf("after login Location = %q, want /cart", loc)
@@ -139,7 +139,7 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 		if form.Get("expected_total_cents") != "15800" {
 			t.Errorf("expected_total_cents = %s, want 15800", form.Get("expected_total_cents"))
 		}
-		r = c.Post(t, s.URL, "/checkout", form, c.CSRF, false)
+		r = c.Post(t, s.URL, "/checkout", form, c.CSRF(), false)
 		wantStatus(t, r, http.StatusSeeOther)
 		loc := r.Header.Get("Location")
 		if !regexp.MustCompile(`^/orders/\d+$`).MatchString(loc) {
@@ -181,7 +181,7 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 		c.signup(t, s.URL, testenv.RandomName("jo")+"@example.com", "jo's password")
 		mug := newProduct(t, b, "JSON Mug", 1800, 10)
 		c.add(t, s.URL, mug, 3)
-		r := c.Post(t, s.URL, "/checkout", url.Values{"expected_total_cents": {"5400"}}, c.CSRF, true)
+		r := c.Post(t, s.URL, "/checkout", url.Values{"expected_total_cents": {"5400"}}, c.CSRF(), true)
 		wantStatus(t, r, http.StatusOK)
 		var o orderJSON
 		r.JSON(t, &o)
@@ -215,7 +215,7 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 			if _, err := b.db.Exec(context.Background(), `UPDATE products SET price_cents = 6400 WHERE id = $1`, kettle); err != nil {
 				t.Fatal(err)
 			}
-			r := c.Post(t, s.URL, "/checkout", form, c.CSRF, asJSON)
+			r := c.Post(t, s.URL, "/checkout", form, c.CSRF(), asJSON)
 			if asJSON {
 				wantStatus(t, r, http.StatusOK)
 				var o orderJSON
@@ -249,11 +249,11 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 			t.Fatal(err)
 		}
 		before := c.Cart(t, s.URL).Quantities()
-		e := wantError(t, c.Post(t, s.URL, "/checkout", nil, c.CSRF, true), http.StatusConflict, "out_of_stock")
+		e := wantError(t, c.Post(t, s.URL, "/checkout", nil, c.CSRF(), true), http.StatusConflict, "out_of_stock")
 		if !strings.Contains(e.Error.Message, "Scarce Headphones has only 1 left") || strings.Contains(e.Error.Message, "Plenty Socks") {
 			t.Errorf("message = %q, want it to name the scarce product only", e.Error.Message)
 		}
-		r := c.Post(t, s.URL, "/checkout", c.checkoutForm(t, s.URL), c.CSRF, false)
+		r := c.Post(t, s.URL, "/checkout", c.checkoutForm(t, s.URL), c.CSRF(), false)
 		wantStatus(t, r, http.StatusConflict)
 		if !strings.Contains(r.Body, "Scarce Headphones has only 1 left") || !strings.Contains(r.Body, `action="/checkout"`) {
 			t.Errorf("HTML client did not get the cart page with the message:\n%.3000s", r.Body)
@@ -273,8 +273,8 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 		t.Parallel()
 		c := newClient(t)
 		c.signup(t, s.URL, testenv.RandomName("max")+"@example.com", "max's password")
-		wantError(t, c.Post(t, s.URL, "/checkout", nil, c.CSRF, true), http.StatusUnprocessableEntity, "cart_empty")
-		r := c.Post(t, s.URL, "/checkout", nil, c.CSRF, false)
+		wantError(t, c.Post(t, s.URL, "/checkout", nil, c.CSRF(), true), http.StatusUnprocessableEntity, "cart_empty")
+		r := c.Post(t, s.URL, "/checkout", nil, c.CSRF(), false)
 		wantStatus(t, r, http.StatusUnprocessableEntity)
 		if !strings.Contains(r.Body, "Your cart is empty") {
 			t.Error("HTML client did not get the cart page saying the cart is empty")
@@ -315,7 +315,7 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 		p := newProduct(t, b, "Private Notebook", 1200, 5)
 		owner.add(t, s.URL, p, 1)
 		var o orderJSON
-		owner.Post(t, s.URL, "/checkout", nil, owner.CSRF, true).JSON(t, &o)
+		owner.Post(t, s.URL, "/checkout", nil, owner.CSRF(), true).JSON(t, &o)
 
 		other := newClient(t)
 		other.signup(t, s.URL, testenv.RandomName("pam")+"@example.com", "pam's password")
@@ -387,7 +387,7 @@ func TestCheckoutDoubleSubmitThroughTwoInstances(t *testing.T) {
 			for i := range submits {
 				wg.Go(func() {
 					<-start
-					r := c.Post(t, shops[i%2].URL, "/checkout", form, c.CSRF, false)
+					r := c.Post(t, shops[i%2].URL, "/checkout", form, c.CSRF(), false)
 					if r.StatusCode != http.StatusSeeOther {
 						t.Errorf("submit %d: status %d: %.300s", i, r.StatusCode, r.Body)
 					}
@@ -398,7 +398,7 @@ func TestCheckoutDoubleSubmitThroughTwoInstances(t *testing.T) {
 			wg.Wait()
 			// Later, a retry of the same form (the browser's back button
 			// and submit again).
-			r := c.Post(t, shops[1].URL, "/checkout", form, c.CSRF, false)
+			r := c.Post(t, shops[1].URL, "/checkout", form, c.CSRF(), false)
 			wantStatus(t, r, http.StatusSeeOther)
 			locs = append(locs, r.Header.Get("Location"))
 			for i, loc := range locs {
@@ -446,7 +446,7 @@ func TestLastUnitsThroughTwoInstances(t *testing.T) {
 			for i, c := range cs {
 				wg.Go(func() {
 					<-start
-					r := c.Post(t, shops[i%2].URL, "/checkout", nil, c.CSRF, true)
+					r := c.Post(t, shops[i%2].URL, "/checkout", nil, c.CSRF(), true)
 					statuses[i], bodies[i] = r.StatusCode, r.Body
 				})
 			}

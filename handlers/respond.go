@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -33,8 +34,8 @@ func wantsJSON(c echo.Context) bool {
 // cartKey returns the cart of this session: the account's when signed in,
 // else the guest cart, else none.
 func cartKey(s *session.Session) (cart.Key, bool) {
-	if uid := s.UserID(); uid != 0 {
-		return cart.UserKey(uid), true
+	if a := s.Account(); a.ID != 0 {
+		return cart.AccountKey(a.PublicID), true
 	}
 	if id := s.CartID(); id != "" {
 		return cart.GuestKey(id), true
@@ -42,17 +43,17 @@ func cartKey(s *session.Session) (cart.Key, bool) {
 	return "", false
 }
 
-// cartKeyForWrite is cartKey that starts a guest cart when there is none.
-func cartKeyForWrite(s *session.Session) (cart.Key, error) {
+// cartKeyForWrite is cartKey that starts a guest cart when there is none
+// (its id derived from the session's token, so that a new visitor's
+// concurrent first adds land in one cart).
+func cartKeyForWrite(s *session.Session) cart.Key {
+	if s.UserID() == 0 {
+		s.WroteGuestCart()
+	}
 	if k, ok := cartKey(s); ok {
-		return k, nil
+		return k
 	}
-	id, err := cart.NewGuestID()
-	if err != nil {
-		return "", err
-	}
-	s.SetCartID(id)
-	return cart.GuestKey(id), nil
+	return cart.GuestKey(s.GuestCartID())
 }
 
 // cartView loads the session's cart (empty when it has none).
@@ -93,10 +94,57 @@ func (w *web) save(c echo.Context) error {
 	// the save must still happen, within a bound of its own.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request().Context()), commitTimeout)
 	defer cancel()
-	if err := s.Save(ctx, c.Response()); err != nil {
+	err := s.Save(ctx, c.Response())
+	var ended *session.Ended
+	switch {
+	case errors.As(err, &ended):
+		return w.sessionEnded(c, ended)
+	case err != nil:
 		return apperr.Unavailable("save session", err)
 	}
+	// The CSRF token follows the session token, which a login renews: a
+	// script that talks JSON learns the new one here, as a page does from
+	// its meta tag.
+	c.Response().Header().Set(headerCSRFToken, s.CSRFToken())
 	return nil
+}
+
+// headerCSRFToken carries the CSRF token on every response of the session
+// routes, and is where JSON clients send it back.
+const headerCSRFToken = "X-CSRF-Token"
+
+// errSessionEnded answers a request whose session another request ended
+// while it ran (a logout in another tab, "sign out other sessions" on
+// another device): HTML clients go to the login form, JSON clients get 401.
+var errSessionEnded = apperr.Unauthorized("session_ended", "You have been signed out. Please log in again.")
+
+// sessionEnded finishes a request whose session was no longer stored when
+// it came to save it: nothing of the old session is written back.
+func (w *web) sessionEnded(c echo.Context, e *session.Ended) error {
+	ctx := c.Request().Context()
+	if e.Renewed {
+		// A login in another tab renewed the session while this request
+		// ran; the browser has the new cookie. What this request put in
+		// the guest cart after the login merged it goes where the rest
+		// went.
+		if e.GuestCart != "" && e.Account != "" {
+			if err := w.carts.Merge(context.WithoutCancel(ctx), cart.GuestKey(e.GuestCart), cart.AccountKey(e.Account)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	s := sessionOf(c)
+	if err := s.Restart(ctx); err != nil {
+		return apperr.Unavailable("restart session", err)
+	}
+	if e.SignedIn {
+		s.AddFlash("info", errSessionEnded.Message)
+		return errSessionEnded
+	}
+	// A guest session that expired while the request ran: it goes on in a
+	// fresh one.
+	return w.save(c)
 }
 
 // html renders a page for a handler: it adds the cart badge and the flash

@@ -47,8 +47,22 @@ func TestCatalog(t *testing.T) {
 			if got := r.Header.Get("X-Served-By"); got != "replica-a" {
 				t.Errorf("X-Served-By = %q, want replica-a", got)
 			}
-			if sessionCookies(r) != 0 {
-				t.Error("browsing the catalog created a session; guests who only look should cost no store write")
+			// The first page hands a new visitor a session token (a
+			// browser-session cookie) and stores nothing: looking costs
+			// no store write (TestStoreRoundTrips counts them). The token
+			// makes the visitor's first writes, however many at once,
+			// land in one session.
+			var minted *http.Cookie
+			for _, ck := range r.Cookies() {
+				if ck.Name == "session" {
+					minted = ck
+				}
+			}
+			if minted == nil || !minted.Expires.IsZero() || minted.MaxAge != 0 || !minted.HttpOnly {
+				t.Errorf("first page's session cookie = %+v; want one browser-session HttpOnly cookie", minted)
+			}
+			if again := c.Get(t, s.URL, "/", false); sessionCookies(again) != 0 {
+				t.Error("a second page set the session cookie again")
 			}
 		})
 
@@ -218,13 +232,13 @@ func TestCart(t *testing.T) {
 			}
 			form := url.Values{"product_id": {"8"}, "quantity": {"2"}, "idempotency_key": {m[1]}}
 			for range 3 { // the original and two retries (nginx, a double click)
-				wantStatus(t, c.Post(t, s.URL, "/cart/items", form, c.CSRF, false), http.StatusSeeOther)
+				wantStatus(t, c.Post(t, s.URL, "/cart/items", form, c.CSRF(), false), http.StatusSeeOther)
 			}
 			// The API's header does the same.
 			req, _ := http.NewRequest(http.MethodPost, s.URL+"/cart/items", strings.NewReader("product_id=8"))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			req.Header.Set("Accept", "application/json")
-			req.Header.Set("X-CSRF-Token", c.CSRF)
+			req.Header.Set("X-CSRF-Token", c.CSRF())
 			req.Header.Set("Idempotency-Key", "api-retry-0001")
 			wantStatus(t, c.Do(t, req), http.StatusOK)
 			req.Body = io.NopCloser(strings.NewReader("product_id=8"))
@@ -232,20 +246,22 @@ func TestCart(t *testing.T) {
 			if got := c.Cart(t, s.URL).Quantities()["8"]; got != 3 {
 				t.Errorf("quantity after retries = %d, want 3 (2 once from the form, 1 once from the header)", got)
 			}
-			wantError(t, c.Post(t, s.URL, "/cart/items", url.Values{"product_id": {"8"}, "idempotency_key": {"bad key!"}}, c.CSRF, true),
+			wantError(t, c.Post(t, s.URL, "/cart/items", url.Values{"product_id": {"8"}, "idempotency_key": {"bad key!"}}, c.CSRF(), true),
 				http.StatusUnprocessableEntity, "invalid_idempotency_key")
 		})
 
 		t.Run("HandlerErrorCommitsSessionOnce", func(t *testing.T) {
 			// The first add of a guest starts a cart (the session changes), then
-			// fails on the unknown product: the error page must still carry
-			// exactly one session cookie.
+			// fails on the unknown product: the session is still saved, once
+			// (scs.LoadAndSave wrapped into Echo commits twice here and sends
+			// two Set-Cookie headers). The browser has had its cookie since
+			// the first page, so the answer needs none.
 			for _, asJSON := range []bool{true, false} {
 				c := newClient(t)
 				r := c.Post(t, s.URL, "/cart/items", url.Values{"product_id": {"999"}}, c.Token(t, s.URL), asJSON)
 				wantStatus(t, r, http.StatusUnprocessableEntity)
-				if n := sessionCookies(r); n != 1 {
-					t.Errorf("JSON=%v: %d session Set-Cookie headers, want 1: %v", asJSON, n, r.Header.Values("Set-Cookie"))
+				if n := sessionCookies(r); n > 1 {
+					t.Errorf("JSON=%v: %d session Set-Cookie headers, want at most 1: %v", asJSON, n, r.Header.Values("Set-Cookie"))
 				}
 				if !c.Session(t, s.URL).Exists {
 					t.Errorf("JSON=%v: the session set on the error path was not stored", asJSON)
@@ -498,8 +514,10 @@ func TestLogin(t *testing.T) {
 			if other := earlier.Cart(t, s.URL).Quantities(); fmt.Sprint(other) != fmt.Sprint(got) {
 				t.Errorf("other device sees %v, want %v", other, got)
 			}
-			// After logout the guest cart is gone too: it was merged, not copied.
-			c.Post(t, s.URL, "/logout", nil, tok, false)
+			// After logout the guest cart is gone too: it was merged, not
+			// copied. (The CSRF token changed at login, with the session
+			// token.)
+			wantStatus(t, c.Post(t, s.URL, "/logout", nil, c.Token(t, s.URL), false), http.StatusSeeOther)
 			if v := c.Cart(t, s.URL); v.Count != 0 {
 				t.Errorf("cart after logout = %v, want empty", v.Quantities())
 			}

@@ -29,12 +29,12 @@ func TestLoginThrottling(t *testing.T) {
 					http.StatusUnauthorized, "invalid_credentials")
 				_ = i
 			}
-			e := wantError(t, c.Post(t, other.URL, "/login", url.Values{"email": {email}, "password": {"the right password"}}, c.CSRF, true),
+			e := wantError(t, c.Post(t, other.URL, "/login", url.Values{"email": {email}, "password": {"the right password"}}, c.CSRF(), true),
 				http.StatusTooManyRequests, "too_many_login_failures")
 			if !strings.Contains(e.Error.Message, "try again in 15 minutes") {
 				t.Errorf("message %q does not say when to try again", e.Error.Message)
 			}
-			page := c.Post(t, a.URL, "/login", url.Values{"email": {email}, "password": {"the right password"}}, c.CSRF, false)
+			page := c.Post(t, a.URL, "/login", url.Values{"email": {email}, "password": {"the right password"}}, c.CSRF(), false)
 			wantStatus(t, page, http.StatusTooManyRequests)
 			if !strings.Contains(page.Body, "Too many failed logins") || !strings.Contains(page.Body, email) {
 				t.Error("the login page does not explain the pause or keep the email")

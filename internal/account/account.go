@@ -34,10 +34,20 @@ var ErrNotFound = apperr.NotFound("account_not_found", "That account does not ex
 
 // User is an account.
 type User struct {
-	ID        int64
+	ID int64
+	// PublicID is random and never reused: it keys what the account owns
+	// outside PostgreSQL (carts and session indexes in Redis), where a
+	// serial ID could come back after the database is recreated.
+	PublicID string
+	// Epoch is the account's session epoch: sessions and API tokens carry
+	// the epoch they were issued under and stop working when it moves on.
+	Epoch     int64
 	Email     string
 	CreatedAt time.Time
 }
+
+// Identity is what a session or API token issued to u now must carry.
+func (u User) Identity() Identity { return Identity{ID: u.ID, PublicID: u.PublicID, Epoch: u.Epoch} }
 
 // Service signs users up and checks their passwords.
 type Service struct {
@@ -104,9 +114,9 @@ func (s *Service) Signup(ctx context.Context, c Credentials) (User, error) {
 	}
 	u := User{Email: c.Email}
 	err = s.db.QueryRow(ctx,
-		`INSERT INTO users (email, password_hash) VALUES ($1, $2) RETURNING id, created_at`,
+		`INSERT INTO users (email, password_hash) VALUES ($1, $2) RETURNING id, public_id::text, session_epoch, created_at`,
 		c.Email, string(hash),
-	).Scan(&u.ID, &u.CreatedAt)
+	).Scan(&u.ID, &u.PublicID, &u.Epoch, &u.CreatedAt)
 	if postgres.UniqueViolation(err) {
 		return User{}, apperr.Conflict("email_taken", "Please correct the fields below.",
 			map[string]string{"email": "An account with this email already exists. Log in instead?"})
@@ -134,9 +144,9 @@ func (s *Service) Authenticate(ctx context.Context, c Credentials) (User, error)
 	var u User
 	var hash string
 	err := s.db.QueryRow(ctx,
-		`SELECT id, email, password_hash, created_at FROM users WHERE lower(email) = lower($1)`,
+		`SELECT id, public_id::text, session_epoch, email, password_hash, created_at FROM users WHERE lower(email) = lower($1)`,
 		c.Email,
-	).Scan(&u.ID, &u.Email, &hash, &u.CreatedAt)
+	).Scan(&u.ID, &u.PublicID, &u.Epoch, &u.Email, &hash, &u.CreatedAt)
 	if err != nil {
 		err = postgres.Error("find user", err, ErrBadCredentials)
 		if errors.Is(err, ErrBadCredentials) {
@@ -153,32 +163,54 @@ func (s *Service) Authenticate(ctx context.Context, c Credentials) (User, error)
 // Get returns the account with id, or ErrNotFound.
 func (s *Service) Get(ctx context.Context, id int64) (User, error) {
 	var u User
-	err := s.db.QueryRow(ctx, `SELECT id, email, created_at FROM users WHERE id = $1`, id).
-		Scan(&u.ID, &u.Email, &u.CreatedAt)
+	err := s.db.QueryRow(ctx, `SELECT id, public_id::text, session_epoch, email, created_at FROM users WHERE id = $1`, id).
+		Scan(&u.ID, &u.PublicID, &u.Epoch, &u.Email, &u.CreatedAt)
 	if err != nil {
 		return User{}, postgres.Error(fmt.Sprintf("get user %d", id), err, ErrNotFound)
 	}
 	return u, nil
 }
 
-// ChangePassword replaces a user's password after checking the current one.
-func (s *Service) ChangePassword(ctx context.Context, userID int64, current, next string) error {
+// ChangePassword replaces a user's password after checking the current one
+// and returns the account's new session epoch. The new password and the
+// new epoch are one statement: every session and API token issued before
+// stops working at the very moment the new password does, so a failure
+// never leaves the one without the other.
+func (s *Service) ChangePassword(ctx context.Context, userID int64, current, next string) (epoch int64, err error) {
 	var hash string
-	err := s.db.QueryRow(ctx, `SELECT password_hash FROM users WHERE id = $1`, userID).Scan(&hash)
+	err = s.db.QueryRow(ctx, `SELECT password_hash FROM users WHERE id = $1`, userID).Scan(&hash)
 	if err != nil {
-		return postgres.Error(fmt.Sprintf("get user %d", userID), err, ErrNotFound)
+		return 0, postgres.Error(fmt.Sprintf("get user %d", userID), err, ErrNotFound)
 	}
 	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(current)) != nil {
-		return apperr.Invalid("wrong_password", "Please correct the fields below.",
+		return 0, apperr.Invalid("wrong_password", "Please correct the fields below.",
 			map[string]string{"current_password": "That is not your current password."})
 	}
 	if err := (Credentials{Email: "x@example.com", Password: next}).validate(); err != nil {
-		return err
+		return 0, err
 	}
 	newHash, err := bcrypt.GenerateFromPassword([]byte(next), s.cost)
 	if err != nil {
-		return fmt.Errorf("hash password: %w", err)
+		return 0, fmt.Errorf("hash password: %w", err)
 	}
-	_, err = s.db.Exec(ctx, `UPDATE users SET password_hash = $2 WHERE id = $1`, userID, string(newHash))
-	return postgres.Error(fmt.Sprintf("change password of user %d", userID), err, nil)
+	err = s.db.QueryRow(ctx,
+		`UPDATE users SET password_hash = $2, session_epoch = session_epoch + 1 WHERE id = $1 RETURNING session_epoch`,
+		userID, string(newHash)).Scan(&epoch)
+	if err != nil {
+		return 0, postgres.Error(fmt.Sprintf("change password of user %d", userID), err, ErrNotFound)
+	}
+	return epoch, nil
+}
+
+// NewEpoch moves the account's session epoch on, so that every session and
+// API token issued before stops working ("sign out everywhere"), and
+// returns the new epoch for the session that asked to carry on with.
+func (s *Service) NewEpoch(ctx context.Context, userID int64) (int64, error) {
+	var epoch int64
+	err := s.db.QueryRow(ctx, `UPDATE users SET session_epoch = session_epoch + 1 WHERE id = $1 RETURNING session_epoch`, userID).
+		Scan(&epoch)
+	if err != nil {
+		return 0, postgres.Error(fmt.Sprintf("new session epoch of user %d", userID), err, ErrNotFound)
+	}
+	return epoch, nil
 }

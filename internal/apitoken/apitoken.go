@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/the-shop/shop/internal/account"
 )
 
 // The claims every token carries and every check insists on.
@@ -76,23 +77,37 @@ func NewSecret() ([]byte, error) {
 // TTL is how long a new token is valid.
 func (t *Issuer) TTL() time.Duration { return t.ttl }
 
+// claims are the registered claims plus the account's identity at issue:
+// its public id and session epoch, which the API compares with the
+// account's current ones on every request, so that a password change or
+// "sign out everywhere" revokes every token issued before.
+type claims struct {
+	jwt.RegisteredClaims
+	Account string `json:"acct"`
+	Epoch   int64  `json:"ep"`
+}
+
 // Issue returns a signed token for the account and how long it is valid.
-func (t *Issuer) Issue(userID int64) (string, time.Duration, error) {
+func (t *Issuer) Issue(a account.Identity) (string, time.Duration, error) {
 	now := time.Now()
 	id := make([]byte, 16)
 	if _, err := rand.Read(id); err != nil {
 		return "", 0, fmt.Errorf("generate token id: %w", err)
 	}
-	claims := jwt.RegisteredClaims{
-		Issuer:    IssuerName,
-		Subject:   strconv.FormatInt(userID, 10),
-		Audience:  jwt.ClaimStrings{Audience},
-		ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)),
-		NotBefore: jwt.NewNumericDate(now),
-		IssuedAt:  jwt.NewNumericDate(now),
-		ID:        base64.RawURLEncoding.EncodeToString(id),
+	c := claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    IssuerName,
+			Subject:   strconv.FormatInt(a.ID, 10),
+			Audience:  jwt.ClaimStrings{Audience},
+			ExpiresAt: jwt.NewNumericDate(now.Add(t.ttl)),
+			NotBefore: jwt.NewNumericDate(now),
+			IssuedAt:  jwt.NewNumericDate(now),
+			ID:        base64.RawURLEncoding.EncodeToString(id),
+		},
+		Account: a.PublicID,
+		Epoch:   a.Epoch,
 	}
-	s, err := jwt.NewWithClaims(method, claims).SignedString(t.secret)
+	s, err := jwt.NewWithClaims(method, c).SignedString(t.secret)
 	if err != nil {
 		return "", 0, fmt.Errorf("sign API token: %w", err)
 	}
@@ -100,18 +115,22 @@ func (t *Issuer) Issue(userID int64) (string, time.Duration, error) {
 }
 
 // Verify checks a token's signature, method, issuer, audience and expiry
-// and returns the account id it names. Every failure wraps ErrInvalid;
+// and returns the account identity it was issued for; the caller checks
+// that identity is still current. Every failure wraps ErrInvalid;
 // errors.Is(err, jwt.ErrTokenExpired) tells an expired token apart.
-func (t *Issuer) Verify(token string) (int64, error) {
-	var claims jwt.RegisteredClaims
-	if _, err := t.parser.ParseWithClaims(token, &claims, t.key); err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrInvalid, err)
+func (t *Issuer) Verify(token string) (account.Identity, error) {
+	var c claims
+	if _, err := t.parser.ParseWithClaims(token, &c, t.key); err != nil {
+		return account.Identity{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	id, err := strconv.ParseInt(claims.Subject, 10, 64)
+	id, err := strconv.ParseInt(c.Subject, 10, 64)
 	if err != nil || id <= 0 {
-		return 0, fmt.Errorf("%w: subject %q is not an account id", ErrInvalid, claims.Subject)
+		return account.Identity{}, fmt.Errorf("%w: subject %q is not an account id", ErrInvalid, c.Subject)
 	}
-	return id, nil
+	if c.Account == "" || c.Epoch <= 0 {
+		return account.Identity{}, fmt.Errorf("%w: no account identity", ErrInvalid)
+	}
+	return account.Identity{ID: id, PublicID: c.Account, Epoch: c.Epoch}, nil
 }
 
 // key is the jwt.Keyfunc. The parser has already refused any method but

@@ -10,6 +10,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/the-shop/shop/internal/account"
 	"github.com/the-shop/shop/internal/apitoken"
 )
 
@@ -28,12 +29,14 @@ func newIssuer(t *testing.T) *apitoken.Issuer {
 func claims() jwt.MapClaims {
 	now := time.Now()
 	return jwt.MapClaims{
-		"iss": apitoken.IssuerName,
-		"aud": apitoken.Audience,
-		"sub": "42",
-		"iat": now.Unix(),
-		"nbf": now.Unix(),
-		"exp": now.Add(time.Minute).Unix(),
+		"iss":  apitoken.IssuerName,
+		"aud":  apitoken.Audience,
+		"sub":  "42",
+		"acct": "2c4a7a5e-0a7e-4c1e-9a55-0d6f2f0f3e11",
+		"ep":   3,
+		"iat":  now.Unix(),
+		"nbf":  now.Unix(),
+		"exp":  now.Add(time.Minute).Unix(),
 	}
 }
 
@@ -46,10 +49,13 @@ func sign(t *testing.T, m jwt.SigningMethod, c jwt.Claims, key any) string {
 	return s
 }
 
+// acct42 is the identity of an account the tests issue tokens for.
+var acct42 = account.Identity{ID: 42, PublicID: "2c4a7a5e-0a7e-4c1e-9a55-0d6f2f0f3e11", Epoch: 3}
+
 func TestIssueAndVerify(t *testing.T) {
 	t.Parallel()
 	iss := newIssuer(t)
-	tok, ttl, err := iss.Issue(42)
+	tok, ttl, err := iss.Issue(acct42)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,8 +63,8 @@ func TestIssueAndVerify(t *testing.T) {
 		t.Errorf("expires in %v, want 15m", ttl)
 	}
 	id, err := iss.Verify(tok)
-	if err != nil || id != 42 {
-		t.Fatalf("Verify = %d, %v; want 42", id, err)
+	if err != nil || id != acct42 {
+		t.Fatalf("Verify = %+v, %v; want %+v", id, err, acct42)
 	}
 	// The token says what it is for, and when it ends.
 	var c jwt.RegisteredClaims
@@ -75,7 +81,7 @@ func TestIssueAndVerify(t *testing.T) {
 	if d := time.Until(c.ExpiresAt.Time); d < 14*time.Minute || d > 15*time.Minute {
 		t.Errorf("exp is %v from now, want about 15m", d)
 	}
-	if other, _, _ := iss.Issue(42); other == tok {
+	if other, _, _ := iss.Issue(acct42); other == tok {
 		t.Error("two tokens for one account are identical; each should have its own id")
 	}
 }
@@ -83,7 +89,7 @@ func TestIssueAndVerify(t *testing.T) {
 func TestVerifyRefuses(t *testing.T) {
 	t.Parallel()
 	iss := newIssuer(t)
-	good, _, err := iss.Issue(42)
+	good, _, err := iss.Issue(acct42)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +119,9 @@ func TestVerifyRefuses(t *testing.T) {
 		{"IssuedInTheFuture", sign(t, jwt.SigningMethodHS256, with("iat", time.Now().Add(time.Hour).Unix()), secret), false},
 		{"SubjectNotAnID", sign(t, jwt.SigningMethodHS256, with("sub", "admin"), secret), false},
 		{"NoSubject", sign(t, jwt.SigningMethodHS256, with("sub", nil), secret), false},
+		// A token from before tokens carried the account's identity.
+		{"NoAccount", sign(t, jwt.SigningMethodHS256, with("acct", nil), secret), false},
+		{"NoEpoch", sign(t, jwt.SigningMethodHS256, with("ep", nil), secret), false},
 		{"OtherKey", sign(t, jwt.SigningMethodHS256, claims(), bytes.Repeat([]byte("k"), 32)), false},
 		{"OtherHMACMethodSameKey", sign(t, jwt.SigningMethodHS512, claims(), secret), false},
 		{"AlgNone", sign(t, jwt.SigningMethodNone, claims(), jwt.UnsafeAllowNoneSignatureType), false},
@@ -125,7 +134,7 @@ func TestVerifyRefuses(t *testing.T) {
 			t.Parallel()
 			id, err := iss.Verify(tt.token)
 			if err == nil {
-				t.Fatalf("Verify accepted the token (account %d)", id)
+				t.Fatalf("Verify accepted the token (account %+v)", id)
 			}
 			if !errors.Is(err, apitoken.ErrInvalid) {
 				t.Errorf("err = %v, want it to wrap ErrInvalid", err)
@@ -183,7 +192,7 @@ func TestNew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, _, _ := newIssuer(t).Issue(7)
+	tok, _, _ := newIssuer(t).Issue(acct42)
 	if _, err := other.Verify(tok); err == nil {
 		t.Error("a token signed with another secret was accepted")
 	}

@@ -7,6 +7,8 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -51,6 +53,9 @@ type App struct {
 	Checks []Check
 	// Cleanup removes what has expired in the configured stores.
 	Cleanup *cleanup.Job
+	// Identities tells whether a session's or token's account identity
+	// is still current, from a cache each replica keeps fresh.
+	Identities *account.Identities
 
 	// close releases what Open opened, last opened first.
 	close []func()
@@ -110,7 +115,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 	if a, err = New(cfg, logger, p, opts); err != nil {
 		return nil, err
 	}
-	a.close = closers
+	a.close = append(closers, a.close...)
 	return a, nil
 }
 
@@ -154,11 +159,21 @@ func New(cfg config.Config, logger *slog.Logger, p Pools, opts Options) (*App, e
 	}
 	m := opts.Metrics
 	a := &App{Config: cfg, Logger: logger, Pools: p, Metrics: m, Checks: st.checks}
+	secret, err := shopSecret(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
 
 	sopts, err := session.OptionsFrom(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
+	sopts.Secret = derive(secret, "session")
+	a.Identities = account.NewIdentities(p.DB, account.DefaultIdentityTTL, logger)
+	sopts.Accounts = a.Identities
+	listen, stop := context.WithCancel(context.Background())
+	go a.Identities.Listen(listen)
+	a.close = append(a.close, stop)
 	carts := st.carts
 	if m != nil {
 		sopts.Observer = sessionMetrics(m, string(cfg.SessionStore))
@@ -174,7 +189,7 @@ func New(cfg config.Config, logger *slog.Logger, p Pools, opts Options) (*App, e
 	}
 	a.Carts = cart.NewService(carts, a.Products)
 	a.Orders = order.NewService(p.DB, a.Carts)
-	if a.Tokens, err = apiTokens(cfg, logger); err != nil {
+	if a.Tokens, err = apitoken.New(secret, cfg.JWTTTL); err != nil {
 		return nil, err
 	}
 	a.Guard = throttle.NewGuard(st.failures, throttle.Limits{
@@ -236,20 +251,26 @@ func storesFor(cfg config.Config, p Pools) (stores, error) {
 	return stores{}, fmt.Errorf("app: unknown session store %q", cfg.SessionStore)
 }
 
-// apiTokens signs API tokens with JWT_SECRET. Without one, this replica
-// makes up its own: fine for one replica in development, but then a token
-// works only on the replica that issued it and only until it restarts, so
-// every replica behind one load balancer needs the same JWT_SECRET
-// (`make up` generates one for all of them).
-func apiTokens(cfg config.Config, logger *slog.Logger) (*apitoken.Issuer, error) {
-	secret := []byte(cfg.JWTSecret)
-	if len(secret) == 0 {
-		var err error
-		if secret, err = apitoken.NewSecret(); err != nil {
-			return nil, err
-		}
-		logger.Warn("JWT_SECRET is not set: API tokens are signed with a random key of this replica. " +
-			"They fail on other replicas and after a restart. Set the same JWT_SECRET (32 bytes or more) on every replica in production.")
+// shopSecret is the secret the replicas share, JWT_SECRET: it signs API
+// tokens, and keys (derived from it) sign the tokens minted for new
+// visitors' sessions and the CSRF tokens. Without one, this replica makes
+// up its own: fine for one replica in development, but then API tokens and
+// forms work only on the replica that issued them and only until it
+// restarts, so every replica behind one load balancer needs the same
+// JWT_SECRET (`make up` generates one for all of them).
+func shopSecret(cfg config.Config, logger *slog.Logger) ([]byte, error) {
+	if cfg.JWTSecret != "" {
+		return []byte(cfg.JWTSecret), nil
 	}
-	return apitoken.New(secret, cfg.JWTTTL)
+	logger.Warn("JWT_SECRET is not set: API tokens, new visitors' session tokens and CSRF tokens are signed with a random key of this replica. " +
+		"They fail on other replicas and after a restart. Set the same JWT_SECRET (32 bytes or more) on every replica in production.")
+	return apitoken.NewSecret()
+}
+
+// derive is a key for one purpose, derived from the shop's secret, so that
+// no two purposes share a key.
+func derive(secret []byte, purpose string) []byte {
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte("the-shop key for " + purpose))
+	return h.Sum(nil)
 }

@@ -135,7 +135,13 @@ func (s *PostgresStore) Merge(ctx context.Context, from, to Key) error {
 		return postgres.Error(what, err, nil)
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
-	if _, err := tx.Exec(ctx, `SELECT 1 FROM carts WHERE key = $1 FOR UPDATE`, string(from)); err != nil {
+	// Lock the source cart's row, making one if there is none: an add to
+	// it waits until the merge is done and then starts the cart anew, so
+	// it can never slip a line in between the move below and the delete
+	// of the row (whose cascade would take that line along). A row-level
+	// FOR UPDATE alone locks nothing when the cart has no row yet.
+	if _, err := tx.Exec(ctx, `INSERT INTO carts (key) VALUES ($1)
+		ON CONFLICT (key) DO UPDATE SET updated_at = carts.updated_at`, string(from)); err != nil {
 		return postgres.Error(what, err, nil)
 	}
 	if _, err := tx.Exec(ctx, `WITH

@@ -5,20 +5,21 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"strconv"
 	"time"
 )
 
-// Key names one cart in the store: a guest cart ("g:<random id>", the id
-// kept in the session) or an account's cart ("u:<user id>"), which the
-// browser and the API share.
+// Key names one cart in the store: a guest cart ("g:<id>", the id kept in
+// the session) or an account's cart ("a:<public id>"), which the browser
+// and the API share. An account's cart is keyed by the account's random
+// public id, never by its serial id, which a recreated database hands out
+// again while Redis may keep the old carts.
 type Key string
 
 // GuestKey is the key of the guest cart with the given id.
 func GuestKey(id string) Key { return Key("g:" + id) }
 
-// UserKey is the key of an account's cart.
-func UserKey(userID int64) Key { return Key("u:" + strconv.FormatInt(userID, 10)) }
+// AccountKey is the key of the cart of the account with the public id.
+func AccountKey(publicID string) Key { return Key("a:" + publicID) }
 
 // NewGuestID returns a random id for a new guest cart.
 func NewGuestID() (string, error) {

@@ -45,7 +45,10 @@ type Config struct {
 	SessionTouchInterval    time.Duration
 	// SessionEncryptionKeys are raw AES-256 keys; the first encrypts.
 	SessionEncryptionKeys [][]byte
-	CleanupInterval       time.Duration
+	// SessionEncryptionMigrating also reads sessions stored before
+	// encryption was turned on, while they expire.
+	SessionEncryptionMigrating bool
+	CleanupInterval            time.Duration
 	// Login throttling: failures allowed per account and per client
 	// address within the window.
 	LoginMaxFailures      int
@@ -113,6 +116,7 @@ func vars(host string) []Var {
 		{"MIGRATE_ON_START", "true", "run database migrations at start"},
 		{"SESSION_TOUCH_INTERVAL", "1m", "least time between expiry extensions of an unchanged session"},
 		{"SESSION_ENCRYPTION_KEYS", "", "comma-separated base64 AES-256 keys (shop keygen makes one); the first encrypts, all decrypt (unset: off)"},
+		{"SESSION_ENCRYPTION_MIGRATING", "false", "while turning SESSION_ENCRYPTION_KEYS on: also read sessions stored unencrypted (or in the first, unbound sealed format) until they expire; leave it off otherwise, so only data sealed for its own session is read"},
 		{"CLEANUP_INTERVAL", "5m", "expiry cleanup job interval (0 turns it off)"},
 		{"LOGIN_MAX_FAILURES", "5", "failed logins per account within LOGIN_FAILURE_WINDOW before logins are paused (0: no limit)"},
 		{"LOGIN_MAX_FAILURES_PER_IP", "20", "failed logins per client address within LOGIN_FAILURE_WINDOW before logins are paused (0: no limit)"},
@@ -154,34 +158,35 @@ func Load(getenv func(string) string) (Config, error) {
 		p.defaults[v.Name] = v.Default
 	}
 	c := Config{
-		Addr:                    p.str("ADDR"),
-		ReplicaName:             p.str("REPLICA_NAME"),
-		DatabaseURL:             p.url("DATABASE_URL", "postgres", "postgresql"),
-		RedisURL:                p.url("REDIS_URL", "redis", "rediss"),
-		RedisKeyPrefix:          p.str("REDIS_KEY_PREFIX"),
-		SessionStore:            Kind(p.oneOf("SESSION_STORE", string(StoreRedis), string(StorePostgres), string(StoreMemory))),
-		SessionCookieName:       p.str("SESSION_COOKIE_NAME"),
-		SessionCookieSecure:     p.bool("SESSION_COOKIE_SECURE"),
-		SessionIdleTimeout:      p.duration("SESSION_IDLE_TIMEOUT", time.Second),
-		SessionLifetime:         p.duration("SESSION_LIFETIME", time.Second),
-		SessionRememberLifetime: p.duration("SESSION_REMEMBER_LIFETIME", time.Second),
-		SessionTouchInterval:    p.duration("SESSION_TOUCH_INTERVAL", 0),
-		SessionEncryptionKeys:   p.keys("SESSION_ENCRYPTION_KEYS"),
-		CleanupInterval:         p.duration("CLEANUP_INTERVAL", 0),
-		LoginMaxFailures:        p.intRange("LOGIN_MAX_FAILURES", 0, 1000),
-		LoginMaxFailuresPerIP:   p.intRange("LOGIN_MAX_FAILURES_PER_IP", 0, 100000),
-		LoginFailureWindow:      p.duration("LOGIN_FAILURE_WINDOW", time.Second),
-		MigrateOnStart:          p.bool("MIGRATE_ON_START"),
-		CartTTL:                 p.duration("CART_TTL", time.Minute),
-		Env:                     p.oneOf("SHOP_ENV", "development", "production"),
-		JWTSecret:               p.str("JWT_SECRET"),
-		JWTTTL:                  p.duration("JWT_TTL", time.Second),
-		TrustedProxies:          p.cidrs("TRUSTED_PROXIES"),
-		AdminAddr:               p.adminAddr("ADMIN_ADDR"),
-		LogFormat:               p.oneOf("LOG_FORMAT", "text", "json"),
-		LogLevel:                p.oneOf("LOG_LEVEL", "debug", "info", "warn", "error"),
-		ShutdownTimeout:         p.duration("SHUTDOWN_TIMEOUT", 0),
-		PasswordCost:            p.intRange("PASSWORD_COST", 4, 14),
+		Addr:                       p.str("ADDR"),
+		ReplicaName:                p.str("REPLICA_NAME"),
+		DatabaseURL:                p.url("DATABASE_URL", "postgres", "postgresql"),
+		RedisURL:                   p.url("REDIS_URL", "redis", "rediss"),
+		RedisKeyPrefix:             p.str("REDIS_KEY_PREFIX"),
+		SessionStore:               Kind(p.oneOf("SESSION_STORE", string(StoreRedis), string(StorePostgres), string(StoreMemory))),
+		SessionCookieName:          p.str("SESSION_COOKIE_NAME"),
+		SessionCookieSecure:        p.bool("SESSION_COOKIE_SECURE"),
+		SessionIdleTimeout:         p.duration("SESSION_IDLE_TIMEOUT", time.Second),
+		SessionLifetime:            p.duration("SESSION_LIFETIME", time.Second),
+		SessionRememberLifetime:    p.duration("SESSION_REMEMBER_LIFETIME", time.Second),
+		SessionTouchInterval:       p.duration("SESSION_TOUCH_INTERVAL", 0),
+		SessionEncryptionKeys:      p.keys("SESSION_ENCRYPTION_KEYS"),
+		SessionEncryptionMigrating: p.bool("SESSION_ENCRYPTION_MIGRATING"),
+		CleanupInterval:            p.duration("CLEANUP_INTERVAL", 0),
+		LoginMaxFailures:           p.intRange("LOGIN_MAX_FAILURES", 0, 1000),
+		LoginMaxFailuresPerIP:      p.intRange("LOGIN_MAX_FAILURES_PER_IP", 0, 100000),
+		LoginFailureWindow:         p.duration("LOGIN_FAILURE_WINDOW", time.Second),
+		MigrateOnStart:             p.bool("MIGRATE_ON_START"),
+		CartTTL:                    p.duration("CART_TTL", time.Minute),
+		Env:                        p.oneOf("SHOP_ENV", "development", "production"),
+		JWTSecret:                  p.str("JWT_SECRET"),
+		JWTTTL:                     p.duration("JWT_TTL", time.Second),
+		TrustedProxies:             p.cidrs("TRUSTED_PROXIES"),
+		AdminAddr:                  p.adminAddr("ADMIN_ADDR"),
+		LogFormat:                  p.oneOf("LOG_FORMAT", "text", "json"),
+		LogLevel:                   p.oneOf("LOG_LEVEL", "debug", "info", "warn", "error"),
+		ShutdownTimeout:            p.duration("SHUTDOWN_TIMEOUT", 0),
+		PasswordCost:               p.intRange("PASSWORD_COST", 4, 14),
 	}
 	c.ShowServedBy = p.boolOr("SHOW_SERVED_BY", c.Env == "development")
 	if c.ReplicaName == "" {

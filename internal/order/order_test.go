@@ -49,12 +49,13 @@ func newEnv(t *testing.T, kind string) *env {
 func (e *env) user(t *testing.T) (int64, cart.Key) {
 	t.Helper()
 	var id int64
-	err := e.db.QueryRow(context.Background(), `INSERT INTO users (email, password_hash) VALUES ($1, 'x') RETURNING id`,
-		testenv.RandomName("u")+"@example.com").Scan(&id)
+	var publicID string
+	err := e.db.QueryRow(context.Background(), `INSERT INTO users (email, password_hash) VALUES ($1, 'x') RETURNING id, public_id::text`,
+		testenv.RandomName("u")+"@example.com").Scan(&id, &publicID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return id, cart.UserKey(id)
+	return id, cart.AccountKey(publicID)
 }
 
 // product inserts a product of the test's own and returns its id.

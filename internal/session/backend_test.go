@@ -3,11 +3,14 @@ package session
 import (
 	"bytes"
 	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/sha256"
+	"errors"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
-
-	"github.com/alexedwards/scs/v2"
 
 	"github.com/the-shop/shop/internal/config"
 	"github.com/the-shop/shop/internal/testenv"
@@ -41,15 +44,24 @@ func TestBackendConformance(t *testing.T) {
 			} else {
 				userID = 42
 			}
+			acct := testenv.RandomName("acct-")
+			o := owner{userID: userID, account: acct}
 			info := func(id string, exp time.Time) Info {
-				return Info{ID: id, UserID: userID, CreatedAt: now, LastSeen: now, Expiry: exp, IP: "192.0.2.7", UserAgent: "Firefox", Replica: "shop-1"}
+				return Info{ID: id, UserID: userID, Account: acct, CreatedAt: now, LastSeen: now, Expiry: exp, IP: "192.0.2.7", UserAgent: "Firefox", Replica: "shop-1"}
+			}
+			// create stores a new session and returns its version.
+			create := func(t *testing.T, id string, data string, in Info) int64 {
+				t.Helper()
+				v, err := b.commit(ctx, id, []byte(data), in, 0)
+				if err != nil || v == 0 {
+					t.Fatalf("create %s: version %d, %v", id, v, err)
+				}
+				return v
 			}
 
 			t.Run("CommitThenFind", func(t *testing.T) {
 				id := testenv.RandomName("s-")
-				if err := b.commit(ctx, id, []byte("data-1"), info(id, now.Add(time.Hour))); err != nil {
-					t.Fatal(err)
-				}
+				create(t, id, "data-1", info(id, now.Add(time.Hour)))
 				data, st, found, err := b.find(ctx, id)
 				if err != nil || !found || string(data) != "data-1" {
 					t.Fatalf("find = %q, %v, %v", data, found, err)
@@ -61,23 +73,19 @@ func TestBackendConformance(t *testing.T) {
 
 			t.Run("ExpiredIsNotFound", func(t *testing.T) {
 				id := testenv.RandomName("s-")
-				if err := b.commit(ctx, id, []byte("old"), info(id, time.Now().Add(150*time.Millisecond))); err != nil {
-					t.Fatal(err)
-				}
+				create(t, id, "old", info(id, time.Now().Add(150*time.Millisecond)))
 				time.Sleep(300 * time.Millisecond)
 				if _, _, found, err := b.find(ctx, id); err != nil || found {
 					t.Errorf("find of an expired session: found %v, %v", found, err)
 				}
-				if l, _ := b.list(ctx, userID); containsID(l, id) {
+				if l, _ := b.list(ctx, o); containsID(l, id) {
 					t.Error("list shows an expired session")
 				}
 			})
 
 			t.Run("TouchExtendsWithoutRewriting", func(t *testing.T) {
 				id := testenv.RandomName("s-")
-				if err := b.commit(ctx, id, []byte("keep"), info(id, now.Add(time.Minute))); err != nil {
-					t.Fatal(err)
-				}
+				create(t, id, "keep", info(id, now.Add(time.Minute)))
 				later := now.Add(30 * time.Second)
 				in := info(id, later.Add(time.Minute))
 				in.LastSeen, in.Replica = later, "shop-3"
@@ -88,7 +96,7 @@ func TestBackendConformance(t *testing.T) {
 				if string(data) != "keep" || !st.expiry.Equal(later.Add(time.Minute)) || !st.lastSeen.Equal(later) {
 					t.Errorf("after touch: %q %+v", data, st)
 				}
-				l, err := b.list(ctx, userID)
+				l, err := b.list(ctx, o)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -101,19 +109,18 @@ func TestBackendConformance(t *testing.T) {
 
 			t.Run("TouchNeverRevives", func(t *testing.T) {
 				id := testenv.RandomName("s-")
-				if err := b.commit(ctx, id, []byte("x"), info(id, now.Add(time.Hour))); err != nil {
+				create(t, id, "x", info(id, now.Add(time.Hour)))
+				if err := b.delete(ctx, id, o); err != nil {
 					t.Fatal(err)
 				}
-				if err := b.delete(ctx, id, userID); err != nil {
-					t.Fatal(err)
-				}
-				if err := b.touch(ctx, id, info(id, now.Add(2*time.Hour))); err != nil {
-					t.Fatal(err)
+				var g *gone
+				if err := b.touch(ctx, id, info(id, now.Add(2*time.Hour))); !errors.As(err, &g) || g.renewed {
+					t.Fatalf("touch of a deleted session = %v, want gone", err)
 				}
 				if _, _, found, _ := b.find(ctx, id); found {
 					t.Error("a touch brought a deleted session back")
 				}
-				if l, _ := b.list(ctx, userID); containsID(l, id) {
+				if l, _ := b.list(ctx, o); containsID(l, id) {
 					t.Error("a touch put a deleted session back in the index")
 				}
 			})
@@ -121,18 +128,16 @@ func TestBackendConformance(t *testing.T) {
 			t.Run("ListAndDeleteByAccount", func(t *testing.T) {
 				a, bID := testenv.RandomName("s-"), testenv.RandomName("s-")
 				for _, id := range []string{a, bID} {
-					if err := b.commit(ctx, id, []byte("x"), info(id, now.Add(time.Hour))); err != nil {
-						t.Fatal(err)
-					}
+					create(t, id, "x", info(id, now.Add(time.Hour)))
 				}
-				l, err := b.list(ctx, userID)
+				l, err := b.list(ctx, o)
 				if err != nil || !containsID(l, a) || !containsID(l, bID) {
 					t.Fatalf("list = %v, %v; want both sessions", l, err)
 				}
-				if err := b.delete(ctx, a, userID); err != nil {
+				if err := b.delete(ctx, a, o); err != nil {
 					t.Fatal(err)
 				}
-				l, _ = b.list(ctx, userID)
+				l, _ = b.list(ctx, o)
 				if containsID(l, a) || !containsID(l, bID) {
 					t.Errorf("after deleting one: %v", l)
 				}
@@ -141,14 +146,79 @@ func TestBackendConformance(t *testing.T) {
 				}
 			})
 
+			t.Run("WritesOnlyOverTheVersionLoaded", func(t *testing.T) {
+				id := testenv.RandomName("s-")
+				v1 := create(t, id, "v1", info(id, now.Add(time.Hour)))
+				if _, err := b.commit(ctx, id, []byte("again"), info(id, now.Add(time.Hour)), 0); !errors.Is(err, errStale) {
+					t.Errorf("a second create of one id = %v, want stale", err)
+				}
+				v2, err := b.commit(ctx, id, []byte("v2"), info(id, now.Add(time.Hour)), v1)
+				if err != nil || v2 <= v1 {
+					t.Fatalf("write over v%d = v%d, %v", v1, v2, err)
+				}
+				// A request that loaded v1 writes after v2 landed.
+				if _, err := b.commit(ctx, id, []byte("stale"), info(id, now.Add(time.Hour)), v1); !errors.Is(err, errStale) {
+					t.Errorf("write over a replaced version = %v, want stale", err)
+				}
+				data, st, _, _ := b.find(ctx, id)
+				if string(data) != "v2" || st.version != v2 {
+					t.Errorf("stored %q v%d, want v2 v%d", data, st.version, v2)
+				}
+			})
+
+			t.Run("CommitNeverRevives", func(t *testing.T) {
+				id := testenv.RandomName("s-")
+				v := create(t, id, "x", info(id, now.Add(time.Hour)))
+				if err := b.delete(ctx, id, o); err != nil {
+					t.Fatal(err)
+				}
+				var g *gone
+				if _, err := b.commit(ctx, id, []byte("back"), info(id, now.Add(time.Hour)), v); !errors.As(err, &g) || g.renewed {
+					t.Fatalf("commit of a deleted session = %v, want gone", err)
+				}
+				if _, _, found, _ := b.find(ctx, id); found {
+					t.Error("a commit brought a deleted session back")
+				}
+				if l, _ := b.list(ctx, o); containsID(l, id) {
+					t.Error("a commit put a deleted session back in the index")
+				}
+			})
+
+			t.Run("RetireLeavesAMarker", func(t *testing.T) {
+				id := testenv.RandomName("s-")
+				v := create(t, id, "guest", info(id, now.Add(time.Hour)))
+				if err := b.retire(ctx, id, o, "account-b", 300*time.Millisecond); err != nil {
+					t.Fatal(err)
+				}
+				if _, _, found, _ := b.find(ctx, id); found {
+					t.Error("a retired session is still found")
+				}
+				if l, _ := b.list(ctx, o); containsID(l, id) {
+					t.Error("a retired session is still listed")
+				}
+				for _, expect := range []int64{v, 0} {
+					var g *gone
+					if _, err := b.commit(ctx, id, []byte("back"), info(id, now.Add(time.Hour)), expect); !errors.As(err, &g) || !g.renewed || g.renewedTo != "account-b" {
+						t.Errorf("commit (over v%d) of a retired session = %v, want renewed to account-b", expect, err)
+					}
+				}
+				var g *gone
+				if err := b.touch(ctx, id, info(id, now.Add(time.Hour))); !errors.As(err, &g) || !g.renewed {
+					t.Errorf("touch of a retired session = %v, want renewed", err)
+				}
+				// The marker goes; then the id is free as any unknown id.
+				time.Sleep(450 * time.Millisecond)
+				if _, err := b.commit(ctx, id, []byte("new"), info(id, now.Add(time.Hour)), 0); err != nil {
+					t.Errorf("create after the marker expired: %v", err)
+				}
+			})
+
 			t.Run("GuestIsNotIndexed", func(t *testing.T) {
 				id := testenv.RandomName("s-")
 				in := info(id, now.Add(time.Hour))
-				in.UserID = 0
-				if err := b.commit(ctx, id, []byte("guest"), in); err != nil {
-					t.Fatal(err)
-				}
-				if l, _ := b.list(ctx, userID); containsID(l, id) {
+				in.UserID, in.Account = 0, ""
+				create(t, id, "guest", in)
+				if l, _ := b.list(ctx, o); containsID(l, id) {
 					t.Error("a guest session is listed under an account")
 				}
 			})
@@ -219,68 +289,112 @@ func TestTouchInterval(t *testing.T) {
 	}
 }
 
-func TestEncryptedCodec(t *testing.T) {
+func TestSealer(t *testing.T) {
 	t.Parallel()
 	k1, k2 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
-	values := map[string]any{"email": "secret-person@example.com", "user_id": int64(7)}
-	deadline := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	plain := []byte("email=secret-person@example.com")
+	const id = "stored-id-of-the-session"
 
-	c1, err := NewEncryptedCodec(scs.GobCodec{}, [][]byte{k1})
+	s1, err := NewSealer([][]byte{k1}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sealed, err := c1.Encode(deadline, values)
+	sealed, err := s1.Seal(id, plain)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Run("CiphertextHidesValues", func(t *testing.T) {
 		if bytes.Contains(sealed, []byte("secret-person")) {
-			t.Error("encrypted data contains the plaintext email")
+			t.Error("sealed data contains the plaintext email")
 		}
-		again, _ := c1.Encode(deadline, values)
+		again, _ := s1.Seal(id, plain)
 		if bytes.Equal(sealed, again) {
-			t.Error("two encodings are identical: the nonce is not random")
+			t.Error("two seals are identical: the nonce is not random")
+		}
+		if got, err := s1.Open(id, sealed); err != nil || !bytes.Equal(got, plain) {
+			t.Errorf("Open = %q, %v", got, err)
+		}
+	})
+	t.Run("BoundToItsID", func(t *testing.T) {
+		// A copy of a session's data under another token must not open:
+		// it would log that token in as the session's owner.
+		if _, err := s1.Open("another-stored-id", sealed); err == nil {
+			t.Error("data sealed for one id opened under another")
 		}
 	})
 	t.Run("RotationKeepsOldSessions", func(t *testing.T) {
-		rotated, err := NewEncryptedCodec(scs.GobCodec{}, [][]byte{k2, k1})
+		rotated, err := NewSealer([][]byte{k2, k1}, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		d, v, err := rotated.Decode(sealed)
-		if err != nil || v["email"] != "secret-person@example.com" || !d.Equal(deadline) {
-			t.Fatalf("decode with the old key second: %v %v %v", d, v, err)
+		if got, err := rotated.Open(id, sealed); err != nil || !bytes.Equal(got, plain) {
+			t.Fatalf("open with the old key second: %q %v", got, err)
 		}
-		resealed, _ := rotated.Encode(deadline, values)
-		if _, _, err := c1.Decode(resealed); err == nil {
+		resealed, _ := rotated.Seal(id, plain)
+		if _, err := s1.Open(id, resealed); err == nil {
 			t.Error("data sealed with the new first key opened without it")
 		}
 	})
 	t.Run("RejectsTamperingAndUnknownKeys", func(t *testing.T) {
 		bad := bytes.Clone(sealed)
 		bad[len(bad)-1] ^= 1
-		if _, _, err := c1.Decode(bad); err == nil {
-			t.Error("tampered data decoded")
+		if _, err := s1.Open(id, bad); err == nil {
+			t.Error("tampered data opened")
 		}
-		other, _ := NewEncryptedCodec(scs.GobCodec{}, [][]byte{k2})
-		if _, _, err := other.Decode(sealed); err == nil {
-			t.Error("data decoded without its key")
+		other, _ := NewSealer([][]byte{k2}, false)
+		if _, err := other.Open(id, sealed); err == nil {
+			t.Error("data opened without its key")
 		}
 	})
-	t.Run("ReadsPlaintextFromBeforeEncryption", func(t *testing.T) {
-		plain, _ := scs.GobCodec{}.Encode(deadline, values)
-		if _, v, err := c1.Decode(plain); err != nil || v["user_id"] != int64(7) {
-			t.Errorf("plaintext session: %v %v", v, err)
+	t.Run("PlaintextOnlyWhileMigrating", func(t *testing.T) {
+		if _, err := s1.Open(id, plain); !errors.Is(err, ErrNotSealed) {
+			t.Errorf("plaintext with encryption on = %v, want ErrNotSealed", err)
+		}
+		migrating, _ := NewSealer([][]byte{k1}, true)
+		if got, err := migrating.Open(id, plain); err != nil || !bytes.Equal(got, plain) {
+			t.Errorf("plaintext while migrating = %q, %v", got, err)
+		}
+		if got, err := migrating.Open(id, sealed); err != nil || !bytes.Equal(got, plain) {
+			t.Errorf("sealed while migrating = %q, %v", got, err)
+		}
+	})
+	t.Run("FirstFormatOnlyWhileMigrating", func(t *testing.T) {
+		// The first sealed format authenticated its header only.
+		old := oldSeal(t, k1, plain)
+		if _, err := s1.Open(id, old); err == nil {
+			t.Error("the unbound format opened with migration off")
+		}
+		migrating, _ := NewSealer([][]byte{k1}, true)
+		if got, err := migrating.Open(id, old); err != nil || !bytes.Equal(got, plain) {
+			t.Errorf("the unbound format while migrating = %q, %v", got, err)
 		}
 	})
 	t.Run("RejectsBadKeys", func(t *testing.T) {
-		if _, err := NewEncryptedCodec(scs.GobCodec{}, [][]byte{make([]byte, 16)}); err == nil {
+		if _, err := NewSealer([][]byte{make([]byte, 16)}, false); err == nil {
 			t.Error("accepted a 16-byte key")
 		}
-		if _, err := NewEncryptedCodec(scs.GobCodec{}, nil); err == nil {
+		if _, err := NewSealer(nil, false); err == nil {
 			t.Error("accepted no key")
 		}
 	})
+}
+
+// oldSeal seals plain as the shop's first format did: magic "shE1", key
+// id, nonce, and only the magic and key id authenticated.
+func oldSeal(t *testing.T, key, plain []byte) []byte {
+	t.Helper()
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(key)
+	head := append([]byte("shE1"), sum[:keyIDLen]...)
+	nonce := make([]byte, aead.NonceSize())
+	return aead.Seal(append(bytes.Clone(head), nonce...), nonce, plain, head)
 }
 
 // TestEncryptedAtRest: with encryption on, what the stores hold does not
@@ -296,12 +410,12 @@ func TestEncryptedAtRest(t *testing.T) {
 			t.Parallel()
 			st := newTestStorage(t, kind)
 			manager := func(keys ...[]byte) *Manager {
-				codec, err := NewEncryptedCodec(scs.GobCodec{}, keys)
+				sealer, err := NewSealer(keys, false)
 				if err != nil {
 					t.Fatal(err)
 				}
 				m, err := New(Options{Kind: kind, CookieName: "session", IdleTimeout: time.Minute, Lifetime: time.Hour,
-					RememberLifetime: time.Hour, Codec: codec}, st.backend)
+					RememberLifetime: time.Hour, Sealer: sealer}, st.backend)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -321,7 +435,7 @@ func TestEncryptedAtRest(t *testing.T) {
 				conn := pool.Get()
 				defer conn.Close()
 				id := s.r.id
-				v, err := conn.Do("GET", prefix+"session:"+id)
+				v, err := conn.Do("HGET", prefix+"session:"+id, "d")
 				if err != nil || v == nil {
 					t.Fatalf("read the stored session: %v %v", v, err)
 				}
@@ -334,6 +448,41 @@ func TestEncryptedAtRest(t *testing.T) {
 			s2, err := rotated.Load(context.Background(), token, Request{})
 			if err != nil || s2.getString("email") != "plaintext-marker@example.com" {
 				t.Errorf("after rotation the session is lost: %v", err)
+			}
+
+			// Someone who can write to the store copies the sealed data
+			// under a token of their own: it does not open there.
+			theirs := cookieOf(t, mustLoad(t, m, ""))
+			copied := Info{ID: storeHash(theirs), LastSeen: time.Now(), Expiry: time.Now().Add(time.Hour)}
+			if _, err := st.backend.b.commit(context.Background(), copied.ID, raw, copied, 0); err != nil {
+				t.Fatal(err)
+			}
+			if got := mustLoad(t, m, theirs); got.getString("email") != "" {
+				t.Errorf("a copy of a sealed session under another token loaded as %q", got.getString("email"))
+			}
+
+			// Plaintext in the store (written before encryption was on, or
+			// by someone who can write to it) is read only while migrating.
+			plainM, err := New(Options{Kind: kind, CookieName: "session", IdleTimeout: time.Minute, Lifetime: time.Hour}, st.backend)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ps := mustLoad(t, plainM, "")
+			ps.put("email", "from-before@example.com")
+			old := mustSave(t, ps)
+			if got := mustLoad(t, m, old); got.getString("email") != "" {
+				t.Error("plaintext session data was read with encryption on")
+			}
+			migrating, err := NewSealer([][]byte{k1}, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mm, err := New(Options{Kind: kind, CookieName: "session", IdleTimeout: time.Minute, Lifetime: time.Hour, Sealer: migrating}, st.backend)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := mustLoad(t, mm, old); got.getString("email") != "from-before@example.com" {
+				t.Error("plaintext session data was not read while migrating")
 			}
 		})
 	}
@@ -352,7 +501,8 @@ func TestPruneRedisIndexesInBatches(t *testing.T) {
 	for _, user := range []int64{1, 2} {
 		for _, exp := range []time.Time{now.Add(200 * time.Millisecond), now.Add(time.Hour)} {
 			id := testenv.RandomName("p-")
-			if err := b.commit(ctx, id, []byte("x"), Info{ID: id, UserID: user, LastSeen: now, Expiry: exp}); err != nil {
+			acct := "account-" + strconv.FormatInt(user, 10)
+			if _, err := b.commit(ctx, id, []byte("x"), Info{ID: id, UserID: user, Account: acct, LastSeen: now, Expiry: exp}, 0); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -373,7 +523,8 @@ func TestPruneRedisIndexes(t *testing.T) {
 	now := time.Now()
 	for i, exp := range []time.Time{now.Add(200 * time.Millisecond), now.Add(200 * time.Millisecond), now.Add(time.Hour)} {
 		id := testenv.RandomName("p-")
-		if err := b.commit(ctx, id, []byte("x"), Info{ID: id, UserID: int64(7 + i%2), LastSeen: now, Expiry: exp}); err != nil {
+		acct := "account-" + strconv.Itoa(7+i%2)
+		if _, err := b.commit(ctx, id, []byte("x"), Info{ID: id, UserID: int64(7 + i%2), Account: acct, LastSeen: now, Expiry: exp}, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -389,8 +540,8 @@ func TestPruneRedisIndexes(t *testing.T) {
 		t.Fatalf("second prune removed %d, %v; want nothing left", n, err)
 	}
 	conn := pool.Get()
-	entries, _ := conn.Do("HLEN", b.indexKey(7))
-	gone, _ := conn.Do("EXISTS", b.indexKey(8))
+	entries, _ := conn.Do("HLEN", b.indexKey("account-7"))
+	gone, _ := conn.Do("EXISTS", b.indexKey("account-8"))
 	conn.Close()
 	if entries.(int64) != 1 || gone.(int64) != 0 {
 		t.Errorf("index 7 holds %v entries (want 1); index 8 exists=%v (want 0)", entries, gone)

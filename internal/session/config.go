@@ -20,11 +20,11 @@ func OptionsFrom(cfg config.Config, obs Observer) (Options, error) {
 		Observer:         obs,
 	}
 	if len(cfg.SessionEncryptionKeys) > 0 {
-		codec, err := NewEncryptedCodec(CompactCodec{}, cfg.SessionEncryptionKeys)
+		sealer, err := NewSealer(cfg.SessionEncryptionKeys, cfg.SessionEncryptionMigrating)
 		if err != nil {
 			return Options{}, err
 		}
-		o.Codec = codec
+		o.Sealer = sealer
 	}
 	return o, nil
 }

@@ -2,12 +2,16 @@ package session
 
 import (
 	"context"
+	"crypto/rand"
+	"math/big"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 
 	"github.com/gomodule/redigo/redis"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/the-shop/shop/internal/account"
 	"github.com/the-shop/shop/internal/config"
 	"github.com/the-shop/shop/internal/testenv"
 )
@@ -54,7 +58,9 @@ func mustLoad(tb testing.TB, m *Manager, token string) *Session {
 	return s
 }
 
-// mustSave saves s and returns the token its cookie carries.
+// mustSave saves s and returns the token the next request carries: the
+// cookie the response set, else (the browser keeps the cookie it has) the
+// session's token.
 func mustSave(tb testing.TB, s *Session) string {
 	tb.Helper()
 	rec := httptest.NewRecorder()
@@ -62,14 +68,37 @@ func mustSave(tb testing.TB, s *Session) string {
 		tb.Fatalf("Save: %v", err)
 	}
 	for _, c := range rec.Result().Cookies() {
-		if c.Name == s.m.CookieName() {
+		if c.Name == s.m.CookieName(false) {
 			return c.Value
 		}
 	}
-	tb.Fatal("Save wrote no session cookie")
-	return ""
+	return s.Token()
 }
 
 // put and getString reach values the shop's typed API does not name.
 func (s *Session) put(key string, v any)       { s.m.scs.Put(s.data, key, v) }
 func (s *Session) getString(key string) string { return s.m.scs.GetString(s.data, key) }
+
+// ident is an account identity for Managers built without an account
+// check (Options.Accounts), which take the session's word for it.
+func ident(id int64) account.Identity {
+	return account.Identity{ID: id, PublicID: "account-" + strconv.FormatInt(id, 10), Epoch: 1}
+}
+
+// newUser is an account the session can belong to: a row of users where
+// sessions reference it (PostgreSQL), else a made-up identity.
+func newUser(tb testing.TB, st storage) account.Identity {
+	tb.Helper()
+	if st.db == nil {
+		n, _ := rand.Int(rand.Reader, big.NewInt(1<<40))
+		return ident(n.Int64() + 1)
+	}
+	var id account.Identity
+	err := st.db.QueryRow(context.Background(),
+		`INSERT INTO users (email, password_hash) VALUES ($1, 'x') RETURNING id, public_id::text, session_epoch`,
+		testenv.RandomName("u")+"@example.com").Scan(&id.ID, &id.PublicID, &id.Epoch)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return id
+}

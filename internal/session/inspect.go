@@ -46,13 +46,14 @@ func KeyID(key []byte) string {
 	return hex.EncodeToString(sum[:keyIDLen])
 }
 
-// SealedBy reports whether stored session data is encrypted at rest (by
-// NewEncryptedCodec), and if so the KeyID of the key that sealed it.
+// SealedBy reports whether stored session data is encrypted at rest (by a
+// Sealer, or the shop's first sealed format), and if so the KeyID of the
+// key that sealed it.
 func SealedBy(data []byte) (keyID string, sealed bool) {
-	if len(data) < len(encMagic)+keyIDLen || !bytes.HasPrefix(data, encMagic) {
+	if len(data) < len(sealMagic)+keyIDLen || !(bytes.HasPrefix(data, sealMagic) || bytes.HasPrefix(data, oldSealMagic)) {
 		return "", false
 	}
-	return hex.EncodeToString(data[len(encMagic) : len(encMagic)+keyIDLen]), true
+	return hex.EncodeToString(data[len(sealMagic) : len(sealMagic)+keyIDLen]), true
 }
 
 // Stored is a session as its store holds it.

@@ -44,11 +44,11 @@ func TestInspectStored(t *testing.T) {
 				t.Helper()
 				opts := options(kind)
 				if encrypt {
-					codec, err := NewEncryptedCodec(CompactCodec{}, [][]byte{key})
+					sealer, err := NewSealer([][]byte{key}, false)
 					if err != nil {
 						t.Fatal(err)
 					}
-					opts.Codec = codec
+					opts.Sealer = sealer
 				}
 				m, err := New(opts, st.backend)
 				if err != nil {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strconv"
+
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -12,18 +12,16 @@ import (
 	platformredis "github.com/the-shop/shop/internal/platform/redis"
 )
 
-// redisBackend keeps a session as a string key (laid out as scs's
-// redisstore does: the encoded data under prefix+"session:"+token), its
-// last-seen time in a companion key with the same expiry, and each
-// account's sessions in an index hash, id → Info as JSON, whose own expiry
-// is the latest of its sessions'. Every operation is one round trip: a
-// small script (redisstore's Commit would take a round trip of its own
-// before the last-seen and index writes, and it cannot read the expiry
-// with the data or extend the expiry alone).
+// redisBackend keeps a session as a hash under prefix+"session:"+token:
+// its encoded data (d), version (v) and last-seen time in ms (s), with the
+// session's expiry as the key's; a renewal marker holds only the account
+// the session went to (r). Each account's sessions are listed in an index
+// hash under prefix+"user-sessions:"+public id, id → Info as JSON, whose
+// own expiry is the latest of its sessions'. Every operation is one round
+// trip: a small script.
 type redisBackend struct {
 	pool        *redis.Pool
-	keyPrefix   string // session keys
-	seenPrefix  string // last-seen companions
+	keyPrefix   string // sessions
 	indexPrefix string // per-account index hashes
 }
 
@@ -33,49 +31,73 @@ func newRedisBackend(pool *redis.Pool, prefix string) *redisBackend {
 	return &redisBackend{
 		pool:        pool,
 		keyPrefix:   prefix + "session:",
-		seenPrefix:  prefix + "session-seen:",
 		indexPrefix: prefix + "user-sessions:",
 	}
 }
 
-func (s *redisBackend) indexKey(userID int64) string {
-	return s.indexPrefix + strconv.FormatInt(userID, 10)
+func (s *redisBackend) indexKey(account string) string {
+	if account == "" {
+		return ""
+	}
+	return s.indexPrefix + account
 }
 
-// findScript: KEYS[1] session, KEYS[2] last seen. The data, its expiry and
-// the last-seen time (both ms) in one round trip.
-var findScript = redis.NewScript(2, `
-local v = redis.call('GET', KEYS[1])
-if not v then return false end
-return {v, redis.call('PEXPIRETIME', KEYS[1]), tonumber(redis.call('GET', KEYS[2]) or '0')}`)
+// findScript: KEYS[1] session. The data, its expiry, the last-seen time
+// (both ms) and the version in one round trip; nothing for a marker.
+var findScript = redis.NewScript(1, `
+local v = redis.call('HMGET', KEYS[1], 'd', 's', 'v')
+if not v[1] then return false end
+return {v[1], redis.call('PEXPIRETIME', KEYS[1]), tonumber(v[2] or '0'), tonumber(v[3] or '0')}`)
 
-// commitScript: KEYS[1] session, KEYS[2] last seen, KEYS[3] index or "";
-// ARGV data, expiry ms, now ms, id, info JSON. Writes the data, the
-// last-seen time and the index entry in one round trip; the index lives as
-// long as its longest-lived session.
-var commitScript = redis.NewScript(3, `
-redis.call('SET', KEYS[1], ARGV[1], 'PXAT', ARGV[2])
-redis.call('SET', KEYS[2], ARGV[3], 'PXAT', ARGV[2])
-if KEYS[3] ~= '' then
-  redis.call('HSET', KEYS[3], ARGV[4], ARGV[5])
-  if redis.call('PEXPIRETIME', KEYS[3]) < tonumber(ARGV[2]) then
-    redis.call('PEXPIREAT', KEYS[3], ARGV[2])
+// commitScript: KEYS[1] session, KEYS[2] index or ""; ARGV data, expiry
+// ms, now ms, id, info JSON, expected version (0: create). Answers {version}
+// when written, {0} when another request wrote first, {-1} when the session
+// is gone and {-2, account} when it was renewed into account. The index
+// lives as long as its longest-lived session.
+var commitScript = redis.NewScript(2, `
+local cur = redis.call('HMGET', KEYS[1], 'v', 'r')
+if cur[2] then return {-2, cur[2]} end
+local expect = tonumber(ARGV[6])
+local v = tonumber(cur[1] or '0')
+if expect == 0 then
+  if v ~= 0 then return {0} end
+else
+  if v == 0 then return {-1} end
+  if v ~= expect then return {0} end
+end
+redis.call('HSET', KEYS[1], 'd', ARGV[1], 's', ARGV[3], 'v', v + 1)
+redis.call('PEXPIREAT', KEYS[1], ARGV[2])
+if KEYS[2] ~= '' then
+  redis.call('HSET', KEYS[2], ARGV[4], ARGV[5])
+  if redis.call('PEXPIRETIME', KEYS[2]) < tonumber(ARGV[2]) then
+    redis.call('PEXPIREAT', KEYS[2], ARGV[2])
   end
 end
-return 1`)
+return {v + 1}`)
 
-// touchScript: KEYS[1] session, KEYS[2] last seen, KEYS[3] index or "";
-// ARGV expiry ms, id, info JSON, now ms. Nothing happens for a session that
-// is gone.
-var touchScript = redis.NewScript(3, `
-if redis.call('PEXPIREAT', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('SET', KEYS[2], ARGV[4], 'PXAT', ARGV[1])
-if KEYS[3] ~= '' then
-  redis.call('HSET', KEYS[3], ARGV[2], ARGV[3])
-  if redis.call('PEXPIRETIME', KEYS[3]) < tonumber(ARGV[1]) then
-    redis.call('PEXPIREAT', KEYS[3], ARGV[1])
+// touchScript: KEYS[1] session, KEYS[2] index or ""; ARGV expiry ms, id,
+// info JSON, now ms. Answers as commitScript, never creating anything.
+var touchScript = redis.NewScript(2, `
+local cur = redis.call('HMGET', KEYS[1], 'v', 'r')
+if cur[2] then return {-2, cur[2]} end
+if not cur[1] then return {-1} end
+redis.call('HSET', KEYS[1], 's', ARGV[4])
+redis.call('PEXPIREAT', KEYS[1], ARGV[1])
+if KEYS[2] ~= '' then
+  redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+  if redis.call('PEXPIRETIME', KEYS[2]) < tonumber(ARGV[1]) then
+    redis.call('PEXPIREAT', KEYS[2], ARGV[1])
   end
 end
+return {tonumber(cur[1])}`)
+
+// retireScript: KEYS[1] session, KEYS[2] index or ""; ARGV id, account,
+// marker lifetime ms.
+var retireScript = redis.NewScript(2, `
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'r', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if KEYS[2] ~= '' then redis.call('HDEL', KEYS[2], ARGV[1]) end
 return 1`)
 
 func (s *redisBackend) do(ctx context.Context, what string, fn func(redis.Conn) error) error {
@@ -86,7 +108,7 @@ func (s *redisBackend) find(ctx context.Context, id string) ([]byte, stored, boo
 	var data []byte
 	var st stored
 	err := s.do(ctx, "find session", func(c redis.Conn) error {
-		vals, err := redis.Values(findScript.DoContext(ctx, c, s.keyPrefix+id, s.seenPrefix+id))
+		vals, err := redis.Values(findScript.DoContext(ctx, c, s.keyPrefix+id))
 		if err == redis.ErrNil {
 			return nil
 		}
@@ -96,57 +118,87 @@ func (s *redisBackend) find(ctx context.Context, id string) ([]byte, stored, boo
 		if data, err = redis.Bytes(vals[0], nil); err != nil {
 			return err
 		}
-		ms, err := redis.Int64s(vals[1:], nil)
+		n, err := redis.Int64s(vals[1:], nil)
 		if err != nil {
 			return err
 		}
-		st = stored{expiry: time.UnixMilli(ms[0]).UTC(), lastSeen: time.UnixMilli(ms[1]).UTC()}
+		st = stored{expiry: time.UnixMilli(n[0]).UTC(), lastSeen: time.UnixMilli(n[1]).UTC(), version: n[2]}
 		return nil
 	})
 	return data, st, data != nil, err
 }
 
-func (s *redisBackend) commit(ctx context.Context, id string, data []byte, in Info) error {
-	index, info := "", []byte("{}")
-	if in.UserID != 0 {
-		index = s.indexKey(in.UserID)
-		var err error
-		if info, err = json.Marshal(in); err != nil {
-			return fmt.Errorf("encode session info: %w", err)
-		}
+// outcome turns a script's answer into a version or the error it means.
+func outcome(vals []any) (int64, error) {
+	code, err := redis.Int64(vals[0], nil)
+	if err != nil {
+		return 0, err
 	}
-	return s.do(ctx, "commit session", func(c redis.Conn) error {
-		_, err := commitScript.DoContext(ctx, c, s.keyPrefix+id, s.seenPrefix+id, index,
-			data, in.Expiry.UnixMilli(), in.LastSeen.UnixMilli(), id, info)
+	switch {
+	case code > 0:
+		return code, nil
+	case code == 0:
+		return 0, errStale
+	case code == -2 && len(vals) > 1:
+		to, _ := redis.String(vals[1], nil)
+		return 0, &gone{renewed: true, renewedTo: to}
+	}
+	return 0, &gone{}
+}
+
+func (s *redisBackend) indexEntry(in Info) (key string, info []byte, err error) {
+	if in.Account == "" {
+		return "", []byte("{}"), nil
+	}
+	if info, err = json.Marshal(in); err != nil {
+		return "", nil, fmt.Errorf("encode session info: %w", err)
+	}
+	return s.indexKey(in.Account), info, nil
+}
+
+func (s *redisBackend) commit(ctx context.Context, id string, data []byte, in Info, expect int64) (int64, error) {
+	index, info, err := s.indexEntry(in)
+	if err != nil {
+		return 0, err
+	}
+	var version int64
+	err = s.do(ctx, "commit session", func(c redis.Conn) error {
+		vals, err := redis.Values(commitScript.DoContext(ctx, c, s.keyPrefix+id, index,
+			data, in.Expiry.UnixMilli(), in.LastSeen.UnixMilli(), id, info, expect))
+		if err != nil {
+			return err
+		}
+		version, err = outcome(vals)
 		return err
 	})
+	return version, err
 }
 
 func (s *redisBackend) touch(ctx context.Context, id string, in Info) error {
-	index, info := "", []byte("{}")
-	if in.UserID != 0 {
-		index = s.indexKey(in.UserID)
-		var err error
-		if info, err = json.Marshal(in); err != nil {
-			return fmt.Errorf("encode session info: %w", err)
-		}
+	index, info, err := s.indexEntry(in)
+	if err != nil {
+		return err
 	}
 	return s.do(ctx, "touch session", func(c redis.Conn) error {
-		_, err := touchScript.DoContext(ctx, c, s.keyPrefix+id, s.seenPrefix+id, index, in.Expiry.UnixMilli(), id, info, in.LastSeen.UnixMilli())
+		vals, err := redis.Values(touchScript.DoContext(ctx, c, s.keyPrefix+id, index, in.Expiry.UnixMilli(), id, info, in.LastSeen.UnixMilli()))
+		if err != nil {
+			return err
+		}
+		_, err = outcome(vals)
 		return err
 	})
 }
 
-func (s *redisBackend) delete(ctx context.Context, id string, userID int64) error {
+func (s *redisBackend) delete(ctx context.Context, id string, o owner) error {
 	return s.do(ctx, "delete session", func(c redis.Conn) error {
 		if err := c.Send("MULTI"); err != nil {
 			return err
 		}
-		if err := c.Send("DEL", s.keyPrefix+id, s.seenPrefix+id); err != nil {
+		if err := c.Send("DEL", s.keyPrefix+id); err != nil {
 			return err
 		}
-		if userID != 0 {
-			if err := c.Send("HDEL", s.indexKey(userID), id); err != nil {
+		if o.account != "" {
+			if err := c.Send("HDEL", s.indexKey(o.account), id); err != nil {
 				return err
 			}
 		}
@@ -155,10 +207,20 @@ func (s *redisBackend) delete(ctx context.Context, id string, userID int64) erro
 	})
 }
 
-func (s *redisBackend) list(ctx context.Context, userID int64) ([]Info, error) {
+func (s *redisBackend) retire(ctx context.Context, id string, o owner, renewedTo string, ttl time.Duration) error {
+	return s.do(ctx, "retire session", func(c redis.Conn) error {
+		_, err := retireScript.DoContext(ctx, c, s.keyPrefix+id, s.indexKey(o.account), id, renewedTo, ttl.Milliseconds())
+		return err
+	})
+}
+
+func (s *redisBackend) list(ctx context.Context, o owner) ([]Info, error) {
 	var out []Info
+	if o.account == "" {
+		return nil, nil
+	}
 	err := s.do(ctx, "list sessions", func(c redis.Conn) error {
-		m, err := redis.StringMap(redis.DoContext(c, ctx, "HGETALL", s.indexKey(userID)))
+		m, err := redis.StringMap(redis.DoContext(c, ctx, "HGETALL", s.indexKey(o.account)))
 		if err != nil {
 			return err
 		}

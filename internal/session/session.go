@@ -11,7 +11,12 @@ package session
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -19,6 +24,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/the-shop/shop/internal/account"
 	"github.com/the-shop/shop/internal/apperr"
 	"github.com/the-shop/shop/internal/config"
 )
@@ -26,6 +32,8 @@ import (
 // Keys of the values the shop keeps in a session.
 const (
 	keyUserID   = "user_id"
+	keyAccount  = "account" // the account's public id
+	keyEpoch    = "epoch"   // the account's session epoch at issue
 	keyEmail    = "email"
 	keyCartID   = "cart_id"
 	keyFlash    = "flash"
@@ -50,11 +58,27 @@ type Options struct {
 	// Codec encodes session data (nil: CompactCodec, which also reads
 	// sessions that scs's gob codec wrote).
 	Codec scs.Codec
+	// Sealer, when set, encrypts session data at rest, bound to its id.
+	Sealer *Sealer
 	// Observer, when set, is told about every store operation.
 	Observer Observer
 	// Events, when set, is told when a session is created, renewed,
 	// destroyed or revoked (metrics).
 	Events func(Event)
+	// Secret signs the tokens this shop mints for visitors without a
+	// session, and the CSRF tokens; every replica behind one balancer
+	// needs the same (nil: a random one of this process).
+	Secret []byte
+	// Accounts, when set, is asked on every load of a signed-in session
+	// whether the account it names is still what it was when the session
+	// was issued (its public id and session epoch).
+	Accounts AccountCheck
+}
+
+// AccountCheck reports whether an identity a session carries is still the
+// account's current one. account.Identities is one.
+type AccountCheck interface {
+	Current(ctx context.Context, id account.Identity) (bool, error)
 }
 
 // Event is a change in a session's life, for metrics.
@@ -99,6 +123,8 @@ type Manager struct {
 	touchInterval    time.Duration
 	replica          string
 	events           func(Event)
+	secret           []byte
+	accounts         AccountCheck
 }
 
 // New returns a Manager that keeps sessions in b.
@@ -106,9 +132,15 @@ func New(opts Options, b Backend) (*Manager, error) {
 	if b.b == nil {
 		return nil, errors.New("session: no backend")
 	}
+	secret := opts.Secret
+	if len(secret) == 0 {
+		secret = make([]byte, 32)
+		if _, err := rand.Read(secret); err != nil {
+			return nil, fmt.Errorf("session: make a secret: %w", err)
+		}
+	}
 	ob := observed{b: b.b, obs: opts.Observer}
 	sm := scs.New()
-	sm.Store = &store{b: ob}
 	// The Manager applies the idle timeout (Session.Save); scs's would mark
 	// every loaded session modified and rewrite it on every request.
 	sm.IdleTimeout = 0
@@ -117,6 +149,9 @@ func New(opts Options, b Backend) (*Manager, error) {
 	if opts.Codec != nil {
 		sm.Codec = opts.Codec
 	}
+	sm.Store = &store{b: ob, sealer: opts.Sealer, empty: func() ([]byte, error) {
+		return sm.Codec.Encode(time.Now().Add(sm.Lifetime).UTC(), map[string]any{})
+	}}
 	// Only a hash of the token reaches the store: a leaked copy of the store
 	// (a backup, a Redis replica) cannot be replayed as cookies.
 	sm.HashTokenInStore = true
@@ -136,6 +171,8 @@ func New(opts Options, b Backend) (*Manager, error) {
 		touchInterval:    opts.TouchInterval,
 		replica:          opts.Replica,
 		events:           opts.Events,
+		secret:           secret,
+		accounts:         opts.Accounts,
 	}, nil
 }
 
@@ -148,8 +185,14 @@ func (m *Manager) event(e Event) {
 // Kind is the store kind: redis, postgres or memory.
 func (m *Manager) Kind() config.Kind { return m.kind }
 
-// CookieName is the name of the session cookie.
-func (m *Manager) CookieName() string { return m.scs.Cookie.Name }
+// CookieName is the name of the session cookie: with the __Host- prefix
+// on a request that came over HTTPS (see Session.writeCookie).
+func (m *Manager) CookieName(https bool) string {
+	if https {
+		return "__Host-" + m.scs.Cookie.Name
+	}
+	return m.scs.Cookie.Name
+}
 
 // Request describes the HTTP request a session is loaded for.
 type Request struct {
@@ -161,15 +204,104 @@ type Request struct {
 
 // Load reads the session whose cookie value is token ("" for none) for one
 // request. The Session it returns is that request's alone.
+//
+// A request without a stored session gets a pending one: a token minted
+// here, signed with the secret, that is stored only when something is
+// written to it, and that its cookie carries from the first response on.
+// The concurrent first requests of a new visitor then share one session
+// (and one guest cart) instead of each starting its own.
+//
+// A signed-in session whose account has moved on (a password change, "sign
+// out everywhere", a recreated database) is ended here and the request
+// goes on as a guest's; Ended says so.
 func (m *Manager) Load(ctx context.Context, token string, req Request) (*Session, error) {
-	r := &request{ip: req.IP, userAgent: req.UserAgent, https: req.HTTPS}
-	data, err := m.scs.Load(withRequest(ctx, r), token)
+	r := &request{ip: req.IP, userAgent: req.UserAgent, https: req.HTTPS, cookie: token}
+	r.pending = token != "" && m.pendingToken(token)
+	s, err := m.load(ctx, r, token)
 	if err != nil {
 		return nil, err
 	}
-	s := &Session{m: m, data: data, r: r}
-	r.userID = s.UserID()
+	if s.r.id == "" {
+		// Nothing stored and no pending token: this request mints one.
+		fresh, err := m.loadMinted(ctx, req)
+		if err == nil {
+			fresh.r.announce, fresh.r.cookie = token == "", token
+		}
+		return fresh, err
+	}
+	if s.UserID() == 0 || m.accounts == nil {
+		return s, nil
+	}
+	ok, err := m.accounts.Current(ctx, s.Account())
+	if err != nil {
+		return nil, fmt.Errorf("check the session's account: %w", err)
+	}
+	if ok {
+		return s, nil
+	}
+	// A copy of an old session (a stale write, a restored backup) or one
+	// of an account that is no more: it must not come back, ever.
+	if err := m.b.delete(ctx, s.r.id, s.r.owner); err != nil {
+		return nil, err
+	}
+	m.event(EventRevoked)
+	fresh, err := m.loadMinted(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	fresh.endedAtLoad, fresh.r.cookie = true, token
+	return fresh, nil
+}
+
+// loadMinted starts a pending session under a token minted now.
+func (m *Manager) loadMinted(ctx context.Context, req Request) (*Session, error) {
+	r := &request{ip: req.IP, userAgent: req.UserAgent, https: req.HTTPS, pending: true, minted: true}
+	token, err := m.mint()
+	if err != nil {
+		return nil, err
+	}
+	return m.load(ctx, r, token)
+}
+
+func (m *Manager) load(ctx context.Context, r *request, token string) (*Session, error) {
+	base := withRequest(ctx, r)
+	data, err := m.scs.Load(base, token)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{m: m, base: base, data: data, r: r}
+	r.owner = owner{userID: s.UserID(), account: s.Account().PublicID}
 	return s, nil
+}
+
+// mint makes a pending token: 16 random bytes and the first 16 bytes of
+// their HMAC, base64url as scs's own tokens (43 characters). Only this
+// shop can make one, so a client cannot choose the id of its session.
+func (m *Manager) mint() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b[:16]); err != nil {
+		return "", fmt.Errorf("mint a session token: %w", err)
+	}
+	copy(b[16:], m.mac("pending-session", b[:16])[:16])
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// pendingToken reports whether token is one that mint made.
+func (m *Manager) pendingToken(token string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(b) != 32 {
+		return false
+	}
+	return hmac.Equal(b[16:], m.mac("pending-session", b[:16])[:16])
+}
+
+// mac is the HMAC-SHA256 of msg under the secret, for one purpose.
+func (m *Manager) mac(purpose string, msg []byte) []byte {
+	h := hmac.New(sha256.New, m.secret)
+	h.Write([]byte(purpose))
+	h.Write([]byte{0})
+	h.Write(msg)
+	return h.Sum(nil)
 }
 
 // expiryAt is when the session expires if unused after now: the idle
@@ -190,6 +322,7 @@ func (m *Manager) expiryAt(s *Session, now time.Time) time.Time {
 func (m *Manager) info(s *Session, now time.Time) Info {
 	return Info{
 		UserID:    s.UserID(),
+		Account:   s.Account().PublicID,
 		CreatedAt: time.Unix(m.scs.GetInt64(s.data, keyCreated), 0).UTC(),
 		LastSeen:  now,
 		Expiry:    m.expiryAt(s, now),

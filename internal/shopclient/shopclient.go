@@ -110,7 +110,8 @@ func (r Response) Expect(want int) error {
 var csrfMeta = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`)
 
 // Do sends req and reads the answer. Any address works (one jar serves
-// them all); the CSRF token of an HTML page is kept.
+// them all); the CSRF token the answer names is kept. A Client is one
+// shopper's: not for several goroutines at once.
 func (c *Client) Do(req *http.Request) (Response, error) {
 	if c.Bearer != "" && req.Header.Get("Authorization") == "" {
 		req.Header.Set("Authorization", "Bearer "+c.Bearer)
@@ -124,8 +125,12 @@ func (c *Client) Do(req *http.Request) (Response, error) {
 	if err != nil {
 		return Response{}, fmt.Errorf("%s %s: read the answer: %w", req.Method, req.URL.Path, err)
 	}
-	// Only pages carry the token: a load test's JSON answers are not
-	// searched.
+	// Every answer of the session routes names the session's CSRF token
+	// in a header (it changes at login); pages also carry it in their
+	// head. JSON answers are not searched.
+	if t := res.Header.Get("X-CSRF-Token"); t != "" {
+		c.CSRF = t
+	}
 	if mt, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type")); mt == "text/html" {
 		if m := csrfMeta.FindSubmatch(b); m != nil {
 			c.CSRF = string(m[1])

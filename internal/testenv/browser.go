@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -22,8 +23,24 @@ import (
 // it, not its parent (which then reports a failure from a finished test).
 type Browser struct {
 	http *http.Client
-	// CSRF is the token from the last page's <meta name="csrf-token">.
-	CSRF string
+	// csrf is the token of the last response: its X-CSRF-Token header or
+	// its page's <meta name="csrf-token">. A browser may send requests
+	// from several goroutines (tabs), so it is guarded.
+	mu   sync.Mutex
+	csrf string
+}
+
+// CSRF returns the CSRF token of the last response ("" before any).
+func (b *Browser) CSRF() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.csrf
+}
+
+func (b *Browser) setCSRF(t string) {
+	b.mu.Lock()
+	b.csrf = t
+	b.mu.Unlock()
 }
 
 // NewBrowser returns a Browser with an empty cookie jar; tb only reports a
@@ -42,6 +59,12 @@ func NewBrowser(tb testing.TB) *Browser {
 		},
 	}}
 }
+
+// Tab returns another tab of the same browser: it shares the cookie jar
+// (each response's Set-Cookie lands in the one jar, the last one wins, as
+// in a browser) but keeps its own CSRF field, so tabs can run in parallel
+// goroutines without a data race on it.
+func (b *Browser) Tab() *Browser { return &Browser{http: b.http, csrf: b.CSRF()} }
 
 // oneOriginJar keeps one set of cookies whatever host and port a request
 // goes to, as a browser sees a single origin behind nginx.
@@ -94,8 +117,13 @@ func (b *Browser) Try(req *http.Request) (Response, error) {
 		return Response{}, err
 	}
 	r := Response{Response: res, Body: string(body)}
+	// The shop sends the session's CSRF token with every response of its
+	// session routes, and in every page's meta tag; it changes at login.
+	if t := res.Header.Get("X-CSRF-Token"); t != "" {
+		b.setCSRF(t)
+	}
 	if m := csrfMeta.FindStringSubmatch(r.Body); m != nil {
-		b.CSRF = m[1]
+		b.setCSRF(m[1])
 	}
 	return r, nil
 }
@@ -164,13 +192,13 @@ func (b *Browser) Post(tb testing.TB, base, path string, form url.Values, csrf s
 // Token returns the CSRF token, fetching the catalog once to get one.
 func (b *Browser) Token(tb testing.TB, base string) string {
 	tb.Helper()
-	if b.CSRF == "" {
+	if b.CSRF() == "" {
 		b.Get(tb, base, "/", false)
-		if b.CSRF == "" {
+		if b.CSRF() == "" {
 			tb.Fatal("no csrf-token meta on /")
 		}
 	}
-	return b.CSRF
+	return b.CSRF()
 }
 
 // Cart is GET /cart as JSON.
