@@ -31,12 +31,16 @@ func NewRedisStore(pool *redis.Pool, prefix string, ttl time.Duration) *RedisSto
 }
 
 // addScript: KEYS[1] cart and, for an add at most once, KEYS[2] its
-// idempotency key; ARGV product, qty, max, ttl ms, idempotency ttl ms.
-// Returns {applied, quantity}. The number of keys is passed per call
-// (redigo's key count -1), so that one script serves both adds and every
-// key it touches is declared.
+// idempotency key; ARGV product, qty, max, ttl ms, idempotency ttl ms,
+// request fingerprint. Returns {applied, quantity}; applied is -1 when the
+// key was recorded for another request (a key written before fingerprints
+// holds '1' and counts as the same request). The number of keys is passed
+// per call (redigo's key count -1), so that one script serves both adds and
+// every key it touches is declared.
 var addScript = redis.NewScript(-1, `
-if #KEYS == 2 and not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[5]) then
+if #KEYS == 2 and not redis.call('SET', KEYS[2], ARGV[6], 'NX', 'PX', ARGV[5]) then
+  local fp = redis.call('GET', KEYS[2])
+  if fp and fp ~= ARGV[6] and fp ~= '1' then return {-1, 0} end
   local cur = redis.call('HGET', KEYS[1], ARGV[1])
   return {0, tonumber(cur) or 0}
 end
@@ -145,16 +149,20 @@ func (s *RedisStore) AddOnce(ctx context.Context, key Key, productID int64, qty 
 // idempotency key for an add at most once).
 func (s *RedisStore) add(ctx context.Context, keys redis.Args, key Key, productID int64, qty int) (int, bool, error) {
 	var n int
-	var applied bool
+	var applied, reused bool
 	err := s.do(ctx, "add to cart "+string(key), func(c redis.Conn) error {
 		res, err := redis.Ints(addScript.DoContext(ctx, c,
-			keys.Add(productID, qty, MaxQuantity, s.ttl.Milliseconds(), IdempotencyTTL.Milliseconds())...))
+			keys.Add(productID, qty, MaxQuantity, s.ttl.Milliseconds(), IdempotencyTTL.Milliseconds(), fingerprint(productID, qty))...))
 		if err != nil {
 			return err
 		}
+		reused = res[0] == -1
 		applied, n = res[0] == 1, res[1]
 		return nil
 	})
+	if err == nil && reused {
+		err = ErrIdempotencyKeyReused
+	}
 	return n, applied, err
 }
 
