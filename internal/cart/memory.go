@@ -14,7 +14,7 @@ type MemoryStore struct {
 	ttl   time.Duration
 	carts map[Key]*memCart
 	seen  map[string]memIdem // idempotency key → what it was used for
-	swept time.Time            // when seen was last cleared of expired keys
+	swept time.Time          // when seen was last cleared of expired keys
 	now   func() time.Time
 	seed  int64 // the last generation seed handed out
 }
