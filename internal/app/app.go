@@ -212,7 +212,7 @@ func storesFor(cfg config.Config, p Pools) (stores, error) {
 		}
 		return stores{
 			sessions: session.RedisBackend(p.Redis, cfg.RedisKeyPrefix),
-			carts:    cart.NewRedisStore(p.Redis, cfg.RedisKeyPrefix, cfg.CartTTL),
+			carts:    cart.NewRedisStore(p.Redis, cfg.RedisKeyPrefix, cfg.CartTTL).WithGuestTTL(cfg.GuestCartTTL()),
 			failures: throttle.NewRedisStore(p.Redis, cfg.RedisKeyPrefix),
 			checks: []Check{pg, {Name: "redis", Ping: func(ctx context.Context) error {
 				return platformredis.Ping(ctx, p.Redis)
@@ -228,7 +228,7 @@ func storesFor(cfg config.Config, p Pools) (stores, error) {
 	case config.StoreMemory:
 		return stores{
 			sessions: session.MemoryBackend(),
-			carts:    cart.NewMemoryStore(cfg.CartTTL),
+			carts:    cart.NewMemoryStore(cfg.CartTTL).WithGuestTTL(cfg.GuestCartTTL()),
 			failures: throttle.NewMemoryStore(),
 			checks:   []Check{pg},
 		}, nil

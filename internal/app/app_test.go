@@ -7,8 +7,12 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
 
 	"github.com/the-shop/shop/internal/app"
+	"github.com/the-shop/shop/internal/cart"
 	"github.com/the-shop/shop/internal/config"
 	"github.com/the-shop/shop/internal/metrics"
 	"github.com/the-shop/shop/internal/testenv"
@@ -160,4 +164,58 @@ func TestOpenFailsClearly(t *testing.T) {
 	if !strings.Contains(strings.ToLower(err.Error()), "redis") {
 		t.Errorf("error %q does not name Redis", err)
 	}
+}
+
+// TestGuestCartsLiveAsLongAsTheirSession: a guest cart can only be reached
+// through a guest session, which lives at most SESSION_LIFETIME (a guest
+// cannot choose "remember me"), so the wiring gives guest carts that
+// bound in Redis while account carts keep CART_TTL. (The PostgreSQL
+// cleanup of guest carts: internal/cleanup's tests.)
+func TestGuestCartsLiveAsLongAsTheirSession(t *testing.T) {
+	t.Parallel()
+	pool, prefix := testenv.MustRedis(t)
+	cfg := testConfig(t, map[string]string{
+		"SESSION_STORE":    "redis",
+		"REDIS_KEY_PREFIX": prefix,
+		"SESSION_LIFETIME": "2h",
+		"CART_TTL":         "720h",
+	})
+	a, err := app.New(cfg, discard(), app.Pools{DB: testenv.MustDatabase(t), Redis: pool}, app.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	guest, account := cart.GuestKey(testenv.RandomName("")), cart.UserKey(424242)
+	for _, k := range []cart.Key{guest, account} {
+		if _, _, err := a.Carts.Add(ctx, k, 1, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Carts.View(ctx, k); err != nil { // writes the generation key
+			t.Fatal(err)
+		}
+	}
+	for _, k := range testenv.Keys(t, pool, prefix) {
+		ttl := pttl(t, pool, k)
+		switch {
+		case strings.Contains(k, string(guest)):
+			if ttl <= 0 || ttl > 2*time.Hour {
+				t.Errorf("guest key %s lives %v, want at most SESSION_LIFETIME (2h)", k, ttl)
+			}
+		case strings.Contains(k, string(account)):
+			if ttl <= 2*time.Hour || ttl > 720*time.Hour {
+				t.Errorf("account key %s lives %v, want CART_TTL (720h)", k, ttl)
+			}
+		}
+	}
+}
+
+func pttl(t *testing.T, pool *redis.Pool, key string) time.Duration {
+	t.Helper()
+	c := pool.Get()
+	defer c.Close()
+	ms, err := redis.Int64(c.Do("PTTL", key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ms) * time.Millisecond
 }

@@ -11,7 +11,8 @@ import (
 // exactly the pitfall the workshop shows.
 type MemoryStore struct {
 	mu    sync.Mutex
-	ttl   time.Duration
+	ttl      time.Duration
+	guestTTL time.Duration
 	carts map[Key]*memCart
 	seen  map[string]memIdem // idempotency key → what it was used for
 	swept time.Time          // when seen was last cleared of expired keys
@@ -39,7 +40,22 @@ var _ Store = (*MemoryStore)(nil)
 // NewMemoryStore returns an empty store whose carts expire ttl after their
 // last change.
 func NewMemoryStore(ttl time.Duration) *MemoryStore {
-	return &MemoryStore{ttl: ttl, carts: map[Key]*memCart{}, seen: map[string]memIdem{}, now: time.Now}
+	return &MemoryStore{ttl: ttl, guestTTL: ttl, carts: map[Key]*memCart{}, seen: map[string]memIdem{}, now: time.Now}
+}
+
+// WithGuestTTL makes guest carts expire d after their last change instead
+// of ttl (see RedisStore.WithGuestTTL), and returns s.
+func (s *MemoryStore) WithGuestTTL(d time.Duration) *MemoryStore {
+	s.guestTTL = d
+	return s
+}
+
+// ttlOf is the lifetime of the cart under key.
+func (s *MemoryStore) ttlOf(key Key) time.Duration {
+	if key.IsGuest() {
+		return s.guestTTL
+	}
+	return s.ttl
 }
 
 // cart returns the live cart for key, creating it when create is set.
@@ -55,7 +71,7 @@ func (s *MemoryStore) cart(key Key, create bool) *memCart {
 		s.carts[key] = c
 	}
 	if c != nil && create {
-		c.expires = s.now().Add(s.ttl)
+		c.expires = s.now().Add(s.ttlOf(key))
 	}
 	return c
 }
@@ -202,6 +218,6 @@ func (s *MemoryStore) CompleteCheckout(_ context.Context, key Key, gen int64, or
 	}
 	c.gen++
 	s.seed = max(s.seed, c.gen)
-	c.expires = s.now().Add(s.ttl)
+	c.expires = s.now().Add(s.ttlOf(key))
 	return nil
 }

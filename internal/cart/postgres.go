@@ -243,7 +243,8 @@ func (s *PostgresStore) CompleteCheckout(ctx context.Context, key Key, gen int64
 }
 
 // DeleteAbandoned removes at most limit guest carts (with their lines) that
-// have not changed for ttl, and returns how many it removed; the cleanup
+// have not changed for ttl (config.GuestCartTTL: no session can reach
+// them any more), and returns how many it removed; the cleanup
 // job calls it in batches. Account carts stay: they are the account's
 // until it empties them.
 func (s *PostgresStore) DeleteAbandoned(ctx context.Context, ttl time.Duration, limit int) (int64, error) {

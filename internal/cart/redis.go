@@ -20,6 +20,7 @@ type RedisStore struct {
 	genPrefix  string
 	idemPrefix string
 	ttl        time.Duration
+	guestTTL   time.Duration
 }
 
 var _ Store = (*RedisStore)(nil)
@@ -27,7 +28,24 @@ var _ Store = (*RedisStore)(nil)
 // NewRedisStore returns a store whose keys start with prefix and live for
 // ttl after their last change.
 func NewRedisStore(pool *redis.Pool, prefix string, ttl time.Duration) *RedisStore {
-	return &RedisStore{pool: pool, prefix: prefix + "cart:", genPrefix: prefix + "cartgen:", idemPrefix: prefix + "idem:", ttl: ttl}
+	return &RedisStore{pool: pool, prefix: prefix + "cart:", genPrefix: prefix + "cartgen:", idemPrefix: prefix + "idem:", ttl: ttl, guestTTL: ttl}
+}
+
+// WithGuestTTL makes guest carts live for d after their last change
+// instead of the ttl account carts keep (config.GuestCartTTL: no longer
+// than a guest's session can reach them), and returns s.
+func (s *RedisStore) WithGuestTTL(d time.Duration) *RedisStore {
+	s.guestTTL = d
+	return s
+}
+
+// ttlMS is the lifetime in milliseconds of the cart key, which depends on
+// whose cart it is.
+func (s *RedisStore) ttlMS(k Key) int64 {
+	if k.IsGuest() {
+		return s.guestTTL.Milliseconds()
+	}
+	return s.ttl.Milliseconds()
 }
 
 // addScript: KEYS[1] cart and, for an add at most once, KEYS[2] its
@@ -152,7 +170,7 @@ func (s *RedisStore) add(ctx context.Context, keys redis.Args, key Key, productI
 	var applied, reused bool
 	err := s.do(ctx, "add to cart "+string(key), func(c redis.Conn) error {
 		res, err := redis.Ints(addScript.DoContext(ctx, c,
-			keys.Add(productID, qty, MaxQuantity, s.ttl.Milliseconds(), IdempotencyTTL.Milliseconds(), fingerprint(productID, qty))...))
+			keys.Add(productID, qty, MaxQuantity, s.ttlMS(key), IdempotencyTTL.Milliseconds(), fingerprint(productID, qty))...))
 		if err != nil {
 			return err
 		}
@@ -169,7 +187,7 @@ func (s *RedisStore) add(ctx context.Context, keys redis.Args, key Key, productI
 // Set implements Store.
 func (s *RedisStore) Set(ctx context.Context, key Key, productID int64, qty int) error {
 	return s.do(ctx, "set cart line "+string(key), func(c redis.Conn) error {
-		_, err := setScript.DoContext(ctx, c, s.key(key), productID, qty, s.ttl.Milliseconds())
+		_, err := setScript.DoContext(ctx, c, s.key(key), productID, qty, s.ttlMS(key))
 		return err
 	})
 }
@@ -185,7 +203,7 @@ func (s *RedisStore) Remove(ctx context.Context, key Key, productID int64) error
 // Merge implements Store.
 func (s *RedisStore) Merge(ctx context.Context, from, to Key) error {
 	return s.do(ctx, fmt.Sprintf("merge cart %s into %s", from, to), func(c redis.Conn) error {
-		_, err := mergeScript.DoContext(ctx, c, s.key(from), s.key(to), MaxQuantity, s.ttl.Milliseconds())
+		_, err := mergeScript.DoContext(ctx, c, s.key(from), s.key(to), MaxQuantity, s.ttlMS(to))
 		return err
 	})
 }
@@ -203,7 +221,7 @@ func (s *RedisStore) Snapshot(ctx context.Context, key Key) ([]Line, int64, erro
 	var lines []Line
 	var gen int64
 	err := s.do(ctx, "snapshot cart "+string(key), func(c redis.Conn) error {
-		res, err := redis.Values(snapshotScript.DoContext(ctx, c, s.key(key), s.genKey(key), s.ttl.Milliseconds()))
+		res, err := redis.Values(snapshotScript.DoContext(ctx, c, s.key(key), s.genKey(key), s.ttlMS(key)))
 		if err != nil {
 			return err
 		}
@@ -232,7 +250,7 @@ func (s *RedisStore) CompleteCheckout(ctx context.Context, key Key, gen int64, o
 	if gen == 0 {
 		return nil // a cart without lines has nothing to complete
 	}
-	args := redis.Args{s.key(key), s.genKey(key), gen, s.ttl.Milliseconds()}
+	args := redis.Args{s.key(key), s.genKey(key), gen, s.ttlMS(key)}
 	for _, l := range ordered {
 		args = append(args, l.ProductID, l.Quantity)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/the-shop/shop/internal/apperr"
@@ -21,6 +22,9 @@ func GuestKey(id string) Key { return Key("g:" + id) }
 
 // UserKey is the key of an account's cart.
 func UserKey(userID int64) Key { return Key("u:" + strconv.FormatInt(userID, 10)) }
+
+// IsGuest reports whether k is a guest cart's key.
+func (k Key) IsGuest() bool { return strings.HasPrefix(string(k), "g:") }
 
 // NewGuestID returns a random id for a new guest cart.
 func NewGuestID() (string, error) {

@@ -81,6 +81,13 @@ type Config struct {
 	PasswordCost int
 }
 
+// GuestCartTTL is how long a guest cart lives after its last change: no
+// longer than the session that holds its id can live. A guest cannot tick
+// "remember me", so a guest session ends at SESSION_LIFETIME at the latest;
+// a cart kept beyond that is one nobody can reach. Account carts keep
+// CART_TTL.
+func (c Config) GuestCartTTL() time.Duration { return min(c.CartTTL, c.SessionLifetime) }
+
 // Var describes one environment variable: its name, default and meaning.
 type Var struct {
 	Name    string
@@ -117,7 +124,7 @@ func vars(host string) []Var {
 		{"LOGIN_MAX_FAILURES", "5", "failed logins per account within LOGIN_FAILURE_WINDOW before logins are paused (0: no limit)"},
 		{"LOGIN_MAX_FAILURES_PER_IP", "20", "failed logins per client address within LOGIN_FAILURE_WINDOW before logins are paused (0: no limit)"},
 		{"LOGIN_FAILURE_WINDOW", "15m", "how long failed logins count, and how long a pause lasts"},
-		{"CART_TTL", "720h", "lifetime of an abandoned cart"},
+		{"CART_TTL", "720h", "lifetime of an abandoned account cart; a guest cart lives at most SESSION_LIFETIME, as long as the guest's session can"},
 		{"SHOP_ENV", "development", "development or production; production requires JWT_SECRET"},
 		{"JWT_SECRET", "", "API token signing key, at least 32 bytes, the same on every replica (unset: a random one per replica, for development)"},
 		{"JWT_TTL", "15m", "lifetime of an API access token (at most 24h)"},
