@@ -10,14 +10,14 @@ import (
 // workshop: with more than one replica each one has its own carts, which is
 // exactly the pitfall the workshop shows.
 type MemoryStore struct {
-	mu    sync.Mutex
+	mu       sync.Mutex
 	ttl      time.Duration
 	guestTTL time.Duration
-	carts map[Key]*memCart
-	seen  map[string]memIdem // idempotency key → what it was used for
-	swept time.Time          // when seen was last cleared of expired keys
-	now   func() time.Time
-	seed  int64 // the last generation seed handed out
+	carts    map[Key]*memCart
+	seen     map[string]memIdem // idempotency key → what it was used for
+	swept    time.Time          // when seen was last cleared of expired keys
+	now      func() time.Time
+	seed     int64 // the last generation seed handed out
 }
 
 type memCart struct {
