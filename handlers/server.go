@@ -95,6 +95,7 @@ func New(a *app.App, draining *atomic.Bool) (*echo.Echo, error) {
 			ContentSecurityPolicy: "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
 			ReferrerPolicy:        "same-origin",
 		}),
+		hsts(cfg.HSTSMaxAge, cfg.TrustedProxies),
 		middleware.BodyLimit("64K"),
 		middleware.ContextTimeout(15*time.Second),
 	)

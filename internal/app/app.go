@@ -102,7 +102,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		}
 	}
 	if cfg.SessionStore == config.StoreRedis {
-		if p.Redis, err = platformredis.Open(ctx, cfg.RedisURL); err != nil {
+		if p.Redis, err = platformredis.OpenLimited(ctx, cfg.RedisURL, cfg.RedisMaxConnections); err != nil {
 			return nil, err
 		}
 		closers = append(closers, func() { _ = p.Redis.Close() })

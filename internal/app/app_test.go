@@ -219,3 +219,58 @@ func pttl(t *testing.T, pool *redis.Pool, key string) time.Duration {
 	}
 	return time.Duration(ms) * time.Millisecond
 }
+
+// TestRedisPoolIsCapped: with REDIS_MAX_CONNECTIONS=2, a third request for
+// a connection waits until one is returned instead of opening another.
+func TestRedisPoolIsCapped(t *testing.T) {
+	t.Parallel()
+	_, prefix := testenv.MustRedis(t)
+	cfg := testConfig(t, map[string]string{
+		"SESSION_STORE":         "redis",
+		"DATABASE_URL":          testenv.MustEmptyDatabase(t),
+		"REDIS_URL":             testenv.RedisURL(),
+		"REDIS_KEY_PREFIX":      prefix,
+		"MIGRATE_ON_START":      "false",
+		"REDIS_MAX_CONNECTIONS": "2",
+	})
+	a, err := app.Open(t.Context(), cfg, discard(), app.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var held []redis.Conn
+	for range 2 {
+		c, err := a.Pools.Redis.GetContext(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if c, err := a.Pools.Redis.GetContext(ctx); err == nil {
+		c.Close()
+		t.Fatalf("a third connection was handed out past REDIS_MAX_CONNECTIONS=2 (active %d)", a.Pools.Redis.ActiveCount())
+	}
+	// Returning one lets a waiter through.
+	got := make(chan error, 1)
+	go func() {
+		c, err := a.Pools.Redis.GetContext(t.Context())
+		if err == nil {
+			_, err = c.Do("PING")
+			c.Close()
+		}
+		got <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	held[0].Close()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Errorf("waiting request: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("a waiting request did not get the returned connection")
+	}
+	held[1].Close()
+}
