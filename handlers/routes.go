@@ -50,7 +50,7 @@ func (s *server) routes(e *echo.Echo) {
 	e.GET("/readyz", s.system.readyz).Name = routeReadyz
 	e.GET("/static/*", s.assets.serve).Name = routeStatic
 
-	b := e.Group("", sessions(s.web.sessions, s.logger), csrf(s.cfg.SessionCookieSecure))
+	b := e.Group("", sessions(s.web.sessions, s.logger), csrf(s.cfg.SessionCookieSecure), anonWrites(s.anonWrites))
 	b.GET("/", s.catalog.list).Name = routeCatalog
 	b.GET("/products/:id", s.catalog.show).Name = routeProduct
 	b.GET("/cart", s.cart.show).Name = routeCart

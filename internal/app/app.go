@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/gomodule/redigo/redis"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -47,6 +48,9 @@ type App struct {
 	Tokens *apitoken.Issuer
 	// Guard throttles logins.
 	Guard *throttle.Guard
+	// AnonWrites limits the unsafe requests of visitors without a login
+	// per address (ANON_WRITES_PER_MINUTE); nil when there is no limit.
+	AnonWrites *throttle.Rate
 	// Checks are the dependencies readiness probes ping.
 	Checks []Check
 	// Cleanup removes what has expired in the configured stores.
@@ -182,6 +186,9 @@ func New(cfg config.Config, logger *slog.Logger, p Pools, opts Options) (*App, e
 	})
 	if m != nil {
 		a.Guard.Observer = throttleMetrics(m)
+	}
+	if cfg.AnonWritesPerMinute > 0 {
+		a.AnonWrites = throttle.NewRate(st.failures, cfg.AnonWritesPerMinute, time.Minute)
 	}
 	a.Cleanup = &cleanup.Job{
 		DB: p.DB, Steps: CleanupSteps(cfg, p.DB, p.Redis),
