@@ -191,6 +191,12 @@ func testAPI(t *testing.T, b *backend, s *shop) {
 		}
 		wantError(t, apiCall(t, http.MethodPost, s.URL, "/api/v1/cart/items", tok, `{"product_id": 7}`, "Idempotency-Key", "bad key!"),
 			http.StatusUnprocessableEntity, "invalid_idempotency_key")
+		// The key again with another request: refused, and nothing added.
+		wantError(t, apiCall(t, http.MethodPost, s.URL, "/api/v1/cart/items", tok, `{"product_id": 7, "quantity": 5}`, "Idempotency-Key", "retry-0000-0001"),
+			http.StatusUnprocessableEntity, "idempotency_key_reused")
+		if got := apiCart(t, s.URL, tok).Quantities()["7"]; got != 2 {
+			t.Errorf("quantity after a reused key = %d, want 2", got)
+		}
 	})
 
 	t.Run("BadItemsAreRefused", func(t *testing.T) {

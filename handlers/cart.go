@@ -51,9 +51,10 @@ func (h *cartHandler) add(c echo.Context) error {
 		return h.productFormError(c, id, err)
 	}
 	key := cartKeyForWrite(sessionOf(c))
-	// A form carries a fresh key in a hidden field, an API client in the
+	// A form carries a fresh key in a hidden field and in its action's
+	// query string (the one nginx can see), an API client in the
 	// Idempotency-Key header: a retry of the same request adds nothing.
-	idem := c.FormValue("idempotency_key")
+	idem := c.FormValue("idempotency_key") // the body's field first, then the query's
 	if idem == "" {
 		idem = c.Request().Header.Get("Idempotency-Key")
 	}

@@ -50,7 +50,7 @@ func (s *server) routes(e *echo.Echo) {
 	e.GET("/readyz", s.system.readyz).Name = routeReadyz
 	e.GET("/static/*", s.assets.serve).Name = routeStatic
 
-	b := e.Group("", sessions(s.web.sessions, s.logger), csrf())
+	b := e.Group("", sessions(s.web.sessions, s.logger), csrf(), anonWrites(s.anonWrites))
 	b.GET("/", s.catalog.list).Name = routeCatalog
 	b.GET("/products/:id", s.catalog.show).Name = routeProduct
 	b.GET("/cart", s.cart.show).Name = routeCart
@@ -63,14 +63,16 @@ func (s *server) routes(e *echo.Echo) {
 	b.POST("/login", s.auth.login).Name = routeLogin
 	b.POST("/logout", s.auth.logout).Name = routeLogout
 	b.GET("/session", s.system.session).Name = routeSession
-	b.GET("/account/sessions", s.account.sessionsPage).Name = routeAccountSessions
-	b.POST("/account/sessions/revoke-others", s.account.revokeOthers).Name = routeRevokeOthers
-	b.POST("/account/sessions/:id/revoke", s.account.revoke).Name = routeRevokeSession
-	b.GET("/account/password", s.account.passwordForm).Name = routePasswordForm
-	b.POST("/account/password", s.account.changePassword).Name = routePassword
-	b.POST("/checkout", s.orders.checkout).Name = routeCheckout
-	b.GET("/orders", s.orders.list).Name = routeOrders
-	b.GET("/orders/:id", s.orders.show).Name = routeOrder
+	// Account and order pages are one person's: noStore keeps them out of
+	// caches (Cache-Control: no-store).
+	b.GET("/account/sessions", s.account.sessionsPage, noStore).Name = routeAccountSessions
+	b.POST("/account/sessions/revoke-others", s.account.revokeOthers, noStore).Name = routeRevokeOthers
+	b.POST("/account/sessions/:id/revoke", s.account.revoke, noStore).Name = routeRevokeSession
+	b.GET("/account/password", s.account.passwordForm, noStore).Name = routePasswordForm
+	b.POST("/account/password", s.account.changePassword, noStore).Name = routePassword
+	b.POST("/checkout", s.orders.checkout, noStore).Name = routeCheckout
+	b.GET("/orders", s.orders.list, noStore).Name = routeOrders
+	b.GET("/orders/:id", s.orders.show, noStore).Name = routeOrder
 
 	// The JSON API is stateless: outside the session and CSRF group, it
 	// loads no session, sets no cookie and accepts no cookie; a bearer

@@ -39,7 +39,7 @@ func TestCatalog(t *testing.T) {
 			c := newClient(t)
 			r := c.Get(t, s.URL, "/", false)
 			wantStatus(t, r, http.StatusOK)
-			for _, want := range []string{`<meta name="csrf-token"`, "Stoneware Mug", "Wireless Headphones", `action="/cart/items"`} {
+			for _, want := range []string{`<meta name="csrf-token"`, "Stoneware Mug", "Wireless Headphones", `action="/cart/items?idempotency_key=`} {
 				if !strings.Contains(r.Body, want) {
 					t.Errorf("catalog page lacks %q", want)
 				}
@@ -248,6 +248,49 @@ func TestCart(t *testing.T) {
 			}
 			wantError(t, c.Post(t, s.URL, "/cart/items", url.Values{"product_id": {"8"}, "idempotency_key": {"bad key!"}}, c.CSRF(), true),
 				http.StatusUnprocessableEntity, "invalid_idempotency_key")
+		})
+
+		t.Run("ReusedKeyIsRefused", func(t *testing.T) {
+			c := newClient(t)
+			key := testenv.RandomName("reuse-")
+			first := url.Values{"product_id": {"9"}, "quantity": {"2"}, "idempotency_key": {key}}
+			wantStatus(t, c.Post(t, s.URL, "/cart/items", first, c.Token(t, s.URL), false), http.StatusSeeOther)
+			for _, form := range []url.Values{
+				{"product_id": {"9"}, "quantity": {"3"}, "idempotency_key": {key}},
+				{"product_id": {"10"}, "quantity": {"2"}, "idempotency_key": {key}},
+			} {
+				wantError(t, c.Post(t, s.URL, "/cart/items", form, c.CSRF(), true), http.StatusUnprocessableEntity, "idempotency_key_reused")
+				r := c.Post(t, s.URL, "/cart/items", form, c.CSRF(), false)
+				wantStatus(t, r, http.StatusUnprocessableEntity)
+				if !strings.Contains(r.Body, "already used for a different request") {
+					t.Errorf("HTML answer to a reused key does not say so:\n%.2000s", r.Body)
+				}
+			}
+			// The very same request is still a retry, answered as before.
+			wantStatus(t, c.Post(t, s.URL, "/cart/items", first, c.CSRF(), false), http.StatusSeeOther)
+			if got := c.Cart(t, s.URL).Quantities(); fmt.Sprint(got) != "map[9:2]" {
+				t.Errorf("cart = %v, want map[9:2]: a reused key must change nothing", got)
+			}
+		})
+
+		t.Run("KeyInTheQueryString", func(t *testing.T) {
+			// nginx sees no form body: the form carries its key in the
+			// action's query string too, and the shop reads it from there.
+			c := newClient(t)
+			page := c.Get(t, s.URL, "/products/11", false)
+			m := regexp.MustCompile(`action="/cart/items\?idempotency_key=([A-Za-z0-9_-]+)"[^>]*>(?s:.*?)name="idempotency_key" value="([^"]+)"`).FindStringSubmatch(page.Body)
+			if m == nil {
+				t.Fatalf("the add-to-cart form's action carries no idempotency_key:\n%.3000s", page.Body)
+			}
+			if m[1] != m[2] {
+				t.Errorf("action key %q differs from the field's %q", m[1], m[2])
+			}
+			for range 3 {
+				wantStatus(t, c.Post(t, s.URL, "/cart/items?idempotency_key="+m[1], url.Values{"product_id": {"11"}}, c.Token(t, s.URL), false), http.StatusSeeOther)
+			}
+			if got := c.Cart(t, s.URL).Quantities()["11"]; got != 1 {
+				t.Errorf("quantity after three posts with the key in the URL = %d, want 1", got)
+			}
 		})
 
 		t.Run("HandlerErrorCommitsSessionOnce", func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/the-shop/shop/internal/app"
 	"github.com/the-shop/shop/internal/config"
+	"github.com/the-shop/shop/internal/throttle"
 )
 
 type server struct {
@@ -27,6 +28,8 @@ type server struct {
 	system  *systemHandler
 	orders  *orderHandler
 	api     *apiHandler
+	// anonWrites limits guests' unsafe requests per address (nil: off).
+	anonWrites *throttle.Rate
 }
 
 // New builds the shop's Echo instance for a: middleware, error handler and
@@ -55,13 +58,14 @@ func New(a *app.App, draining *atomic.Bool) (*echo.Echo, error) {
 		logger:       logger,
 	}
 	s := &server{
-		cfg:     cfg,
-		logger:  logger,
-		assets:  assets,
-		web:     w,
-		catalog: &catalogHandler{web: w, products: a.Products},
-		cart:    &cartHandler{web: w, products: a.Products},
-		system:  &systemHandler{web: w, checks: a.Checks, draining: draining, idleTimeout: cfg.SessionIdleTimeout, logger: logger},
+		cfg:        cfg,
+		logger:     logger,
+		assets:     assets,
+		web:        w,
+		catalog:    &catalogHandler{web: w, products: a.Products},
+		cart:       &cartHandler{web: w, products: a.Products},
+		anonWrites: a.AnonWrites,
+		system:     &systemHandler{web: w, checks: a.Checks, draining: draining, idleTimeout: cfg.SessionIdleTimeout, logger: logger},
 	}
 	s.account = &accountHandler{web: w, accounts: a.Accounts, identities: a.Identities}
 	s.auth = &authHandler{web: w, accounts: a.Accounts, guard: a.Guard, home: s.catalog.catalogJSON}
@@ -95,6 +99,7 @@ func New(a *app.App, draining *atomic.Bool) (*echo.Echo, error) {
 			ContentSecurityPolicy: "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
 			ReferrerPolicy:        "same-origin",
 		}),
+		hsts(cfg.HSTSMaxAge, cfg.TrustedProxies),
 		middleware.BodyLimit("64K"),
 		middleware.ContextTimeout(15*time.Second),
 	)

@@ -864,7 +864,11 @@ func byAttr(key, val string) func(*html.Node) bool {
 }
 
 func isForm(action string) func(*html.Node) bool {
-	return func(n *html.Node) bool { return n.Data == "form" && attr(n, "action") == action }
+	// The add-to-cart form carries its idempotency key in the query string.
+	return func(n *html.Node) bool {
+		path, _, _ := strings.Cut(attr(n, "action"), "?")
+		return n.Data == "form" && path == action
+	}
 }
 
 func text(n *html.Node) string {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/the-shop/shop/internal/metrics"
 	"github.com/the-shop/shop/internal/testenv"
 )
 
@@ -162,4 +164,30 @@ func adminAddrLogged(t *testing.T, logs string) string {
 		}
 	}
 	return ""
+}
+
+// TestAdminListenerTimeouts: the admin listener bounds how long a client
+// may take to send a request and keep an idle connection, while a profile
+// may still stream for minutes.
+func TestAdminListenerTimeouts(t *testing.T) {
+	errc := make(chan error, 1)
+	srv, err := serveAdmin("127.0.0.1:0", metrics.New(), slog.New(slog.NewTextHandler(io.Discard, nil)), errc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for _, tc := range []struct {
+		name     string
+		got      time.Duration
+		min, max time.Duration
+	}{
+		{"ReadHeaderTimeout", srv.ReadHeaderTimeout, time.Second, 30 * time.Second},
+		{"ReadTimeout", srv.ReadTimeout, time.Second, time.Minute},
+		{"IdleTimeout", srv.IdleTimeout, time.Second, 5 * time.Minute},
+		{"WriteTimeout", srv.WriteTimeout, 5 * time.Minute, time.Hour},
+	} {
+		if tc.got < tc.min || tc.got > tc.max {
+			t.Errorf("%s = %v, want %v to %v", tc.name, tc.got, tc.min, tc.max)
+		}
+	}
 }

@@ -239,8 +239,13 @@ func serveAdmin(addr string, m *metrics.Metrics, logger *slog.Logger, errc chan<
 		return nil, fmt.Errorf("admin listener (ADMIN_ADDR) on %s: %w", addr, err)
 	}
 	srv := &http.Server{
-		Handler:           handlers.Admin(m),
+		Handler: handlers.Admin(m),
+		// Requests to the admin listener are bodiless GETs: a client that
+		// trickles headers or a body, or keeps idle connections open, is
+		// cut off rather than holding a connection (and a goroutine).
 		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		IdleTimeout:       time.Minute,
 		// A CPU profile or trace takes as long as the client asks.
 		WriteTimeout: 5 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/gomodule/redigo/redis"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -49,6 +50,9 @@ type App struct {
 	Tokens *apitoken.Issuer
 	// Guard throttles logins.
 	Guard *throttle.Guard
+	// AnonWrites limits the unsafe requests of visitors without a login
+	// per address (ANON_WRITES_PER_MINUTE); nil when there is no limit.
+	AnonWrites *throttle.Rate
 	// Checks are the dependencies readiness probes ping.
 	Checks []Check
 	// Cleanup removes what has expired in the configured stores.
@@ -107,7 +111,7 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		}
 	}
 	if cfg.SessionStore == config.StoreRedis {
-		if p.Redis, err = platformredis.Open(ctx, cfg.RedisURL); err != nil {
+		if p.Redis, err = platformredis.OpenLimited(ctx, cfg.RedisURL, cfg.RedisMaxConnections); err != nil {
 			return nil, err
 		}
 		closers = append(closers, func() { _ = p.Redis.Close() })
@@ -198,6 +202,9 @@ func New(cfg config.Config, logger *slog.Logger, p Pools, opts Options) (*App, e
 	if m != nil {
 		a.Guard.Observer = throttleMetrics(m)
 	}
+	if cfg.AnonWritesPerMinute > 0 {
+		a.AnonWrites = throttle.NewRate(st.failures, cfg.AnonWritesPerMinute, time.Minute)
+	}
 	a.Cleanup = &cleanup.Job{
 		DB: p.DB, Steps: CleanupSteps(cfg, p.DB, p.Redis),
 		Batch: cleanup.DefaultBatch, Pause: cleanup.DefaultPause, Logger: logger,
@@ -227,7 +234,7 @@ func storesFor(cfg config.Config, p Pools) (stores, error) {
 		}
 		return stores{
 			sessions: session.RedisBackend(p.Redis, cfg.RedisKeyPrefix),
-			carts:    cart.NewRedisStore(p.Redis, cfg.RedisKeyPrefix, cfg.CartTTL),
+			carts:    cart.NewRedisStore(p.Redis, cfg.RedisKeyPrefix, cfg.CartTTL).WithGuestTTL(cfg.GuestCartTTL()),
 			failures: throttle.NewRedisStore(p.Redis, cfg.RedisKeyPrefix),
 			checks: []Check{pg, {Name: "redis", Ping: func(ctx context.Context) error {
 				return platformredis.Ping(ctx, p.Redis)
@@ -243,7 +250,7 @@ func storesFor(cfg config.Config, p Pools) (stores, error) {
 	case config.StoreMemory:
 		return stores{
 			sessions: session.MemoryBackend(),
-			carts:    cart.NewMemoryStore(cfg.CartTTL),
+			carts:    cart.NewMemoryStore(cfg.CartTTL).WithGuestTTL(cfg.GuestCartTTL()),
 			failures: throttle.NewMemoryStore(),
 			checks:   []Check{pg},
 		}, nil

@@ -7,8 +7,12 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
 
 	"github.com/the-shop/shop/internal/app"
+	"github.com/the-shop/shop/internal/cart"
 	"github.com/the-shop/shop/internal/config"
 	"github.com/the-shop/shop/internal/metrics"
 	"github.com/the-shop/shop/internal/testenv"
@@ -160,4 +164,113 @@ func TestOpenFailsClearly(t *testing.T) {
 	if !strings.Contains(strings.ToLower(err.Error()), "redis") {
 		t.Errorf("error %q does not name Redis", err)
 	}
+}
+
+// TestGuestCartsLiveAsLongAsTheirSession: a guest cart can only be reached
+// through a guest session, which lives at most SESSION_LIFETIME (a guest
+// cannot choose "remember me"), so the wiring gives guest carts that
+// bound in Redis while account carts keep CART_TTL. (The PostgreSQL
+// cleanup of guest carts: internal/cleanup's tests.)
+func TestGuestCartsLiveAsLongAsTheirSession(t *testing.T) {
+	t.Parallel()
+	pool, prefix := testenv.MustRedis(t)
+	cfg := testConfig(t, map[string]string{
+		"SESSION_STORE":    "redis",
+		"REDIS_KEY_PREFIX": prefix,
+		"SESSION_LIFETIME": "2h",
+		"CART_TTL":         "720h",
+	})
+	a, err := app.New(cfg, discard(), app.Pools{DB: testenv.MustDatabase(t), Redis: pool}, app.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	guest, account := cart.GuestKey(testenv.RandomName("")), cart.AccountKey(testenv.RandomName("acct-"))
+	for _, k := range []cart.Key{guest, account} {
+		if _, _, err := a.Carts.Add(ctx, k, 1, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Carts.View(ctx, k); err != nil { // writes the generation key
+			t.Fatal(err)
+		}
+	}
+	for _, k := range testenv.Keys(t, pool, prefix) {
+		ttl := pttl(t, pool, k)
+		switch {
+		case strings.Contains(k, string(guest)):
+			if ttl <= 0 || ttl > 2*time.Hour {
+				t.Errorf("guest key %s lives %v, want at most SESSION_LIFETIME (2h)", k, ttl)
+			}
+		case strings.Contains(k, string(account)):
+			if ttl <= 2*time.Hour || ttl > 720*time.Hour {
+				t.Errorf("account key %s lives %v, want CART_TTL (720h)", k, ttl)
+			}
+		}
+	}
+}
+
+func pttl(t *testing.T, pool *redis.Pool, key string) time.Duration {
+	t.Helper()
+	c := pool.Get()
+	defer c.Close()
+	ms, err := redis.Int64(c.Do("PTTL", key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+// TestRedisPoolIsCapped: with REDIS_MAX_CONNECTIONS=2, a third request for
+// a connection waits until one is returned instead of opening another.
+func TestRedisPoolIsCapped(t *testing.T) {
+	t.Parallel()
+	_, prefix := testenv.MustRedis(t)
+	cfg := testConfig(t, map[string]string{
+		"SESSION_STORE":         "redis",
+		"DATABASE_URL":          testenv.MustEmptyDatabase(t),
+		"REDIS_URL":             testenv.RedisURL(),
+		"REDIS_KEY_PREFIX":      prefix,
+		"MIGRATE_ON_START":      "false",
+		"REDIS_MAX_CONNECTIONS": "2",
+	})
+	a, err := app.Open(t.Context(), cfg, discard(), app.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	var held []redis.Conn
+	for range 2 {
+		c, err := a.Pools.Redis.GetContext(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if c, err := a.Pools.Redis.GetContext(ctx); err == nil {
+		c.Close()
+		t.Fatalf("a third connection was handed out past REDIS_MAX_CONNECTIONS=2 (active %d)", a.Pools.Redis.ActiveCount())
+	}
+	// Returning one lets a waiter through.
+	got := make(chan error, 1)
+	go func() {
+		c, err := a.Pools.Redis.GetContext(t.Context())
+		if err == nil {
+			_, err = c.Do("PING")
+			c.Close()
+		}
+		got <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	held[0].Close()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Errorf("waiting request: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("a waiting request did not get the returned connection")
+	}
+	held[1].Close()
 }

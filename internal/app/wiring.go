@@ -40,7 +40,7 @@ func CleanupSteps(cfg config.Config, db *pgxpool.Pool, pool *redis.Pool) []clean
 			return session.DeleteExpired(ctx, db, limit)
 		}},
 		{Name: StepGuestCarts, Delete: func(ctx context.Context, limit int) (int64, error) {
-			return carts.DeleteAbandoned(ctx, cfg.CartTTL, limit)
+			return carts.DeleteAbandoned(ctx, cfg.GuestCartTTL(), limit)
 		}},
 		{Name: StepIdempotencyKeys, Delete: carts.DeleteExpiredKeys},
 		{Name: StepLoginFailures, Delete: throttle.NewPostgresStore(db).DeleteExpired},

@@ -2,6 +2,7 @@ package cart_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,6 +81,68 @@ func TestAddOnce(t *testing.T) {
 					t.Errorf("%d of %d concurrent repeats applied, want exactly 1", got, concurrency)
 				}
 				wantLines(t, s, key, map[int64]int{4: 1})
+			})
+
+			t.Run("ReusedForAnotherRequestIsRefused", func(t *testing.T) {
+				t.Parallel()
+				key, idem := newKey(), testenv.RandomName("k-")
+				if _, applied, err := s.AddOnce(ctx, key, 6, 2, idem); err != nil || !applied {
+					t.Fatalf("first AddOnce: applied %v, err %v", applied, err)
+				}
+				for _, tc := range []struct {
+					name    string
+					product int64
+					qty     int
+				}{
+					{"OtherQuantity", 6, 3},
+					{"OtherProduct", 7, 2},
+				} {
+					n, applied, err := s.AddOnce(ctx, key, tc.product, tc.qty, idem)
+					if !errors.Is(err, cart.ErrIdempotencyKeyReused) {
+						t.Errorf("%s: AddOnce = %d, %v, %v; want ErrIdempotencyKeyReused", tc.name, n, applied, err)
+					}
+					if applied {
+						t.Errorf("%s: a reused key was applied", tc.name)
+					}
+				}
+				// The same request again is still an ordinary retry.
+				n, applied, err := s.AddOnce(ctx, key, 6, 2, idem)
+				if err != nil || applied || n != 2 {
+					t.Errorf("retry of the first request = %d, %v, %v; want 2, false, nil", n, applied, err)
+				}
+				wantLines(t, s, key, map[int64]int{6: 2})
+			})
+
+			t.Run("ConcurrentDifferentRequestsApplyOne", func(t *testing.T) {
+				t.Parallel()
+				key, idem := newKey(), testenv.RandomName("k-")
+				var applied, refused atomic.Int32
+				var wg sync.WaitGroup
+				for i := range concurrency {
+					wg.Go(func() {
+						_, ok, err := s.AddOnce(ctx, key, 8, 1+i%2, idem)
+						switch {
+						case errors.Is(err, cart.ErrIdempotencyKeyReused):
+							refused.Add(1)
+						case err != nil:
+							t.Error(err)
+						case ok:
+							applied.Add(1)
+						}
+					})
+				}
+				wg.Wait()
+				if got := applied.Load(); got != 1 {
+					t.Errorf("%d of %d concurrent adds under one key applied, want exactly 1", got, concurrency)
+				}
+				// Half the requests differ from whichever came first.
+				if got := refused.Load(); got != concurrency/2 {
+					t.Errorf("%d refused as reused, want %d", got, concurrency/2)
+				}
+				got := lines(t, s, key)[8]
+				if got != 1 && got != 2 {
+					t.Errorf("line = %d, want the one applied add (1 or 2)", got)
+				}
 			})
 
 			t.Run("RepeatReportsCapAndAbsentLine", func(t *testing.T) {

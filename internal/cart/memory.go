@@ -10,13 +10,14 @@ import (
 // workshop: with more than one replica each one has its own carts, which is
 // exactly the pitfall the workshop shows.
 type MemoryStore struct {
-	mu    sync.Mutex
-	ttl   time.Duration
-	carts map[Key]*memCart
-	seen  map[string]time.Time // idempotency key → expiry
-	swept time.Time            // when seen was last cleared of expired keys
-	now   func() time.Time
-	seed  int64 // the last generation seed handed out
+	mu       sync.Mutex
+	ttl      time.Duration
+	guestTTL time.Duration
+	carts    map[Key]*memCart
+	seen     map[string]memIdem // idempotency key → what it was used for
+	swept    time.Time          // when seen was last cleared of expired keys
+	now      func() time.Time
+	seed     int64 // the last generation seed handed out
 }
 
 type memCart struct {
@@ -27,12 +28,34 @@ type memCart struct {
 	gen int64
 }
 
+// memIdem is a recorded idempotency key: the request's fingerprint and
+// when the key is forgotten.
+type memIdem struct {
+	fp      string
+	expires time.Time
+}
+
 var _ Store = (*MemoryStore)(nil)
 
 // NewMemoryStore returns an empty store whose carts expire ttl after their
 // last change.
 func NewMemoryStore(ttl time.Duration) *MemoryStore {
-	return &MemoryStore{ttl: ttl, carts: map[Key]*memCart{}, seen: map[string]time.Time{}, now: time.Now}
+	return &MemoryStore{ttl: ttl, guestTTL: ttl, carts: map[Key]*memCart{}, seen: map[string]memIdem{}, now: time.Now}
+}
+
+// WithGuestTTL makes guest carts expire d after their last change instead
+// of ttl (see RedisStore.WithGuestTTL), and returns s.
+func (s *MemoryStore) WithGuestTTL(d time.Duration) *MemoryStore {
+	s.guestTTL = d
+	return s
+}
+
+// ttlOf is the lifetime of the cart under key.
+func (s *MemoryStore) ttlOf(key Key) time.Duration {
+	if key.IsGuest() {
+		return s.guestTTL
+	}
+	return s.ttl
 }
 
 // cart returns the live cart for key, creating it when create is set.
@@ -48,7 +71,7 @@ func (s *MemoryStore) cart(key Key, create bool) *memCart {
 		s.carts[key] = c
 	}
 	if c != nil && create {
-		c.expires = s.now().Add(s.ttl)
+		c.expires = s.now().Add(s.ttlOf(key))
 	}
 	return c
 }
@@ -92,22 +115,26 @@ func (s *MemoryStore) AddOnce(_ context.Context, key Key, productID int64, qty i
 	// Clearing expired keys walks them all: once a minute, not on every
 	// add (which made a busy store's adds slow down as keys piled up).
 	if now.Sub(s.swept) >= time.Minute {
-		for k, exp := range s.seen {
-			if now.After(exp) {
+		for k, rec := range s.seen {
+			if now.After(rec.expires) {
 				delete(s.seen, k)
 			}
 		}
 		s.swept = now
 	}
 	ik := idemKey(key, idem)
-	if exp, ok := s.seen[ik]; ok && !now.After(exp) {
+	fp := fingerprint(productID, qty)
+	if rec, ok := s.seen[ik]; ok && !now.After(rec.expires) {
+		if rec.fp != fp {
+			return 0, false, ErrIdempotencyKeyReused
+		}
 		n := 0
 		if c := s.cart(key, false); c != nil {
 			n = c.lines[productID]
 		}
 		return n, false, nil
 	}
-	s.seen[ik] = now.Add(IdempotencyTTL)
+	s.seen[ik] = memIdem{fp: fp, expires: now.Add(IdempotencyTTL)}
 	c := s.cart(key, true)
 	c.lines[productID] = min(c.lines[productID]+qty, MaxQuantity)
 	return c.lines[productID], true, nil
@@ -191,6 +218,6 @@ func (s *MemoryStore) CompleteCheckout(_ context.Context, key Key, gen int64, or
 	}
 	c.gen++
 	s.seed = max(s.seed, c.gen)
-	c.expires = s.now().Add(s.ttl)
+	c.expires = s.now().Add(s.ttlOf(key))
 	return nil
 }

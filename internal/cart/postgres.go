@@ -65,15 +65,17 @@ func (s *PostgresStore) Add(ctx context.Context, key Key, productID int64, qty i
 	return n, nil
 }
 
-// AddOnce implements Store. The key is inserted by the same statement that
-// changes the line; when it already exists the data-modifying CTEs that
-// follow select nothing, so nothing changes.
+// AddOnce implements Store. The key and the request's fingerprint are
+// inserted by the same statement that changes the line; when the key
+// already exists the data-modifying CTEs that follow select nothing, so
+// nothing changes, and the fingerprint it was recorded with tells a retry
+// from a different request.
 func (s *PostgresStore) AddOnce(ctx context.Context, key Key, productID int64, qty int, idem string) (int, bool, error) {
 	what := "add to cart " + string(key)
 	var n int
 	err := s.db.QueryRow(ctx, `WITH
 		k AS (
-			INSERT INTO idempotency_keys (key, expires_at) VALUES ($5, now() + $6::interval)
+			INSERT INTO idempotency_keys (key, expires_at, fingerprint) VALUES ($5, now() + $6::interval, $7)
 			ON CONFLICT (key) DO NOTHING
 			RETURNING 1
 		),
@@ -87,14 +89,24 @@ func (s *PostgresStore) AddOnce(ctx context.Context, key Key, productID int64, q
 		ON CONFLICT (cart_key, product_id)
 		DO UPDATE SET quantity = LEAST(cart_items.quantity + EXCLUDED.quantity, $4::int)
 		RETURNING quantity`,
-		string(key), productID, qty, MaxQuantity, idemKey(key, idem), IdempotencyTTL.String(),
+		string(key), productID, qty, MaxQuantity, idemKey(key, idem), IdempotencyTTL.String(), fingerprint(productID, qty),
 	).Scan(&n)
 	if errors.Is(err, pgx.ErrNoRows) {
-		// Seen before: report the line as it is now.
-		err = s.db.QueryRow(ctx, `SELECT COALESCE(
-			(SELECT quantity FROM cart_items WHERE cart_key = $1 AND product_id = $2), 0)`,
-			string(key), productID).Scan(&n)
-		return n, false, postgres.Error(what, err, nil)
+		// Seen before: refuse another request under the key, report the
+		// line as it is now to a retry. A key recorded before fingerprints
+		// existed (NULL) counts as the same request.
+		var fp *string
+		err = s.db.QueryRow(ctx, `SELECT
+			(SELECT fingerprint FROM idempotency_keys WHERE key = $3),
+			COALESCE((SELECT quantity FROM cart_items WHERE cart_key = $1 AND product_id = $2), 0)`,
+			string(key), productID, idemKey(key, idem)).Scan(&fp, &n)
+		if err != nil {
+			return 0, false, postgres.Error(what, err, nil)
+		}
+		if fp != nil && *fp != fingerprint(productID, qty) {
+			return 0, false, ErrIdempotencyKeyReused
+		}
+		return n, false, nil
 	}
 	if err != nil {
 		return 0, false, postgres.Error(what, err, nil)
@@ -237,7 +249,8 @@ func (s *PostgresStore) CompleteCheckout(ctx context.Context, key Key, gen int64
 }
 
 // DeleteAbandoned removes at most limit guest carts (with their lines) that
-// have not changed for ttl, and returns how many it removed; the cleanup
+// have not changed for ttl (config.GuestCartTTL: no session can reach
+// them any more), and returns how many it removed; the cleanup
 // job calls it in batches. Account carts stay: they are the account's
 // until it empties them.
 func (s *PostgresStore) DeleteAbandoned(ctx context.Context, ttl time.Duration, limit int) (int64, error) {

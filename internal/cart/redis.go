@@ -20,6 +20,7 @@ type RedisStore struct {
 	genPrefix  string
 	idemPrefix string
 	ttl        time.Duration
+	guestTTL   time.Duration
 }
 
 var _ Store = (*RedisStore)(nil)
@@ -27,16 +28,37 @@ var _ Store = (*RedisStore)(nil)
 // NewRedisStore returns a store whose keys start with prefix and live for
 // ttl after their last change.
 func NewRedisStore(pool *redis.Pool, prefix string, ttl time.Duration) *RedisStore {
-	return &RedisStore{pool: pool, prefix: prefix + "cart:", genPrefix: prefix + "cartgen:", idemPrefix: prefix + "idem:", ttl: ttl}
+	return &RedisStore{pool: pool, prefix: prefix + "cart:", genPrefix: prefix + "cartgen:", idemPrefix: prefix + "idem:", ttl: ttl, guestTTL: ttl}
+}
+
+// WithGuestTTL makes guest carts live for d after their last change
+// instead of the ttl account carts keep (config.GuestCartTTL: no longer
+// than a guest's session can reach them), and returns s.
+func (s *RedisStore) WithGuestTTL(d time.Duration) *RedisStore {
+	s.guestTTL = d
+	return s
+}
+
+// ttlMS is the lifetime in milliseconds of the cart key, which depends on
+// whose cart it is.
+func (s *RedisStore) ttlMS(k Key) int64 {
+	if k.IsGuest() {
+		return s.guestTTL.Milliseconds()
+	}
+	return s.ttl.Milliseconds()
 }
 
 // addScript: KEYS[1] cart and, for an add at most once, KEYS[2] its
-// idempotency key; ARGV product, qty, max, ttl ms, idempotency ttl ms.
-// Returns {applied, quantity}. The number of keys is passed per call
-// (redigo's key count -1), so that one script serves both adds and every
-// key it touches is declared.
+// idempotency key; ARGV product, qty, max, ttl ms, idempotency ttl ms,
+// request fingerprint. Returns {applied, quantity}; applied is -1 when the
+// key was recorded for another request (a key written before fingerprints
+// holds '1' and counts as the same request). The number of keys is passed
+// per call (redigo's key count -1), so that one script serves both adds and
+// every key it touches is declared.
 var addScript = redis.NewScript(-1, `
-if #KEYS == 2 and not redis.call('SET', KEYS[2], '1', 'NX', 'PX', ARGV[5]) then
+if #KEYS == 2 and not redis.call('SET', KEYS[2], ARGV[6], 'NX', 'PX', ARGV[5]) then
+  local fp = redis.call('GET', KEYS[2])
+  if fp and fp ~= ARGV[6] and fp ~= '1' then return {-1, 0} end
   local cur = redis.call('HGET', KEYS[1], ARGV[1])
   return {0, tonumber(cur) or 0}
 end
@@ -145,23 +167,27 @@ func (s *RedisStore) AddOnce(ctx context.Context, key Key, productID int64, qty 
 // idempotency key for an add at most once).
 func (s *RedisStore) add(ctx context.Context, keys redis.Args, key Key, productID int64, qty int) (int, bool, error) {
 	var n int
-	var applied bool
+	var applied, reused bool
 	err := s.do(ctx, "add to cart "+string(key), func(c redis.Conn) error {
 		res, err := redis.Ints(addScript.DoContext(ctx, c,
-			keys.Add(productID, qty, MaxQuantity, s.ttl.Milliseconds(), IdempotencyTTL.Milliseconds())...))
+			keys.Add(productID, qty, MaxQuantity, s.ttlMS(key), IdempotencyTTL.Milliseconds(), fingerprint(productID, qty))...))
 		if err != nil {
 			return err
 		}
+		reused = res[0] == -1
 		applied, n = res[0] == 1, res[1]
 		return nil
 	})
+	if err == nil && reused {
+		err = ErrIdempotencyKeyReused
+	}
 	return n, applied, err
 }
 
 // Set implements Store.
 func (s *RedisStore) Set(ctx context.Context, key Key, productID int64, qty int) error {
 	return s.do(ctx, "set cart line "+string(key), func(c redis.Conn) error {
-		_, err := setScript.DoContext(ctx, c, s.key(key), productID, qty, s.ttl.Milliseconds())
+		_, err := setScript.DoContext(ctx, c, s.key(key), productID, qty, s.ttlMS(key))
 		return err
 	})
 }
@@ -177,7 +203,7 @@ func (s *RedisStore) Remove(ctx context.Context, key Key, productID int64) error
 // Merge implements Store.
 func (s *RedisStore) Merge(ctx context.Context, from, to Key) error {
 	return s.do(ctx, fmt.Sprintf("merge cart %s into %s", from, to), func(c redis.Conn) error {
-		_, err := mergeScript.DoContext(ctx, c, s.key(from), s.key(to), MaxQuantity, s.ttl.Milliseconds())
+		_, err := mergeScript.DoContext(ctx, c, s.key(from), s.key(to), MaxQuantity, s.ttlMS(to))
 		return err
 	})
 }
@@ -195,7 +221,7 @@ func (s *RedisStore) Snapshot(ctx context.Context, key Key) ([]Line, int64, erro
 	var lines []Line
 	var gen int64
 	err := s.do(ctx, "snapshot cart "+string(key), func(c redis.Conn) error {
-		res, err := redis.Values(snapshotScript.DoContext(ctx, c, s.key(key), s.genKey(key), s.ttl.Milliseconds()))
+		res, err := redis.Values(snapshotScript.DoContext(ctx, c, s.key(key), s.genKey(key), s.ttlMS(key)))
 		if err != nil {
 			return err
 		}
@@ -224,7 +250,7 @@ func (s *RedisStore) CompleteCheckout(ctx context.Context, key Key, gen int64, o
 	if gen == 0 {
 		return nil // a cart without lines has nothing to complete
 	}
-	args := redis.Args{s.key(key), s.genKey(key), gen, s.ttl.Milliseconds()}
+	args := redis.Args{s.key(key), s.genKey(key), gen, s.ttlMS(key)}
 	for _, l := range ordered {
 		args = append(args, l.ProductID, l.Quantity)
 	}

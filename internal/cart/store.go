@@ -5,7 +5,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/the-shop/shop/internal/apperr"
 )
 
 // Key names one cart in the store: a guest cart ("g:<id>", the id kept in
@@ -20,6 +24,9 @@ func GuestKey(id string) Key { return Key("g:" + id) }
 
 // AccountKey is the key of the cart of the account with the public id.
 func AccountKey(publicID string) Key { return Key("a:" + publicID) }
+
+// IsGuest reports whether k is a guest cart's key.
+func (k Key) IsGuest() bool { return strings.HasPrefix(string(k), "g:") }
 
 // NewGuestID returns a random id for a new guest cart.
 func NewGuestID() (string, error) {
@@ -38,6 +45,20 @@ const IdempotencyTTL = 24 * time.Hour
 // different users can never collide.
 func idemKey(key Key, idem string) string { return string(key) + ":" + idem }
 
+// fingerprint names what an idempotency key was first used for. The key is
+// already scoped to the cart, so the product and the quantity complete the
+// request: a retry carries the same ones, a different request does not.
+func fingerprint(productID int64, qty int) string {
+	return strconv.FormatInt(productID, 10) + "x" + strconv.Itoa(qty)
+}
+
+// ErrIdempotencyKeyReused is the answer to an add whose idempotency key was
+// used before, on this cart, for another product or quantity: applying it
+// would add the wrong thing, ignoring it would claim an add that did not
+// happen.
+var ErrIdempotencyKeyReused = apperr.Invalid("idempotency_key_reused",
+	"This idempotency key was already used for a different request: send a new key for each new add.", nil)
+
 // Line is one product and its quantity in a cart, as stored.
 type Line struct {
 	ProductID int64
@@ -55,8 +76,11 @@ type Store interface {
 	Add(ctx context.Context, key Key, productID int64, qty int) (int, error)
 	// AddOnce is Add that applies at most once per idempotency key: the key
 	// is recorded by the same atomic operation that changes the line, and
-	// kept for IdempotencyTTL. applied is false when the key was seen
-	// before; the returned quantity is then the line's current one.
+	// kept for IdempotencyTTL together with the fingerprint of the request
+	// (product and quantity). applied is false when the key was seen
+	// before for the same request; the returned quantity is then the
+	// line's current one. A key seen before for another request changes
+	// nothing and returns ErrIdempotencyKeyReused.
 	AddOnce(ctx context.Context, key Key, productID int64, qty int, idem string) (n int, applied bool, err error)
 	// Set sets a line's quantity; 0 removes the line.
 	Set(ctx context.Context, key Key, productID int64, qty int) error

@@ -82,7 +82,25 @@ type Config struct {
 	ShowServedBy bool
 	// PasswordCost is the bcrypt cost of new password hashes.
 	PasswordCost int
+
+	// HSTSMaxAge is the max-age of Strict-Transport-Security on HTTPS
+	// requests; 0 sends no header (HSTS_MAX_AGE).
+	HSTSMaxAge time.Duration
+	// RedisMaxConnections caps the Redis pool; a request waits for a free
+	// connection rather than opening more (REDIS_MAX_CONNECTIONS).
+	RedisMaxConnections int
+	// AnonWritesPerMinute is how many unsafe requests (POST, PUT, PATCH,
+	// DELETE) one client address may make per minute without a login,
+	// counted in the session store kind's store; 0: no limit.
+	AnonWritesPerMinute int
 }
+
+// GuestCartTTL is how long a guest cart lives after its last change: no
+// longer than the session that holds its id can live. A guest cannot tick
+// "remember me", so a guest session ends at SESSION_LIFETIME at the latest;
+// a cart kept beyond that is one nobody can reach. Account carts keep
+// CART_TTL.
+func (c Config) GuestCartTTL() time.Duration { return min(c.CartTTL, c.SessionLifetime) }
 
 // Var describes one environment variable: its name, default and meaning.
 type Var struct {
@@ -121,7 +139,7 @@ func vars(host string) []Var {
 		{"LOGIN_MAX_FAILURES", "5", "failed logins per account within LOGIN_FAILURE_WINDOW before logins are paused (0: no limit)"},
 		{"LOGIN_MAX_FAILURES_PER_IP", "20", "failed logins per client address within LOGIN_FAILURE_WINDOW before logins are paused (0: no limit)"},
 		{"LOGIN_FAILURE_WINDOW", "15m", "how long failed logins count, and how long a pause lasts"},
-		{"CART_TTL", "720h", "lifetime of an abandoned cart"},
+		{"CART_TTL", "720h", "lifetime of an abandoned account cart; a guest cart lives at most SESSION_LIFETIME, as long as the guest's session can"},
 		{"SHOP_ENV", "development", "development or production; production requires JWT_SECRET"},
 		{"JWT_SECRET", "", "API token signing key, at least 32 bytes, the same on every replica (unset: a random one per replica, for development)"},
 		{"JWT_TTL", "15m", "lifetime of an API access token (at most 24h)"},
@@ -132,6 +150,9 @@ func vars(host string) []Var {
 		{"SHUTDOWN_TIMEOUT", "15s", "drain time on SIGTERM or SIGINT"},
 		{"SHOW_SERVED_BY", "", "show the serving replica and session store in the page footer (unset: on when SHOP_ENV=development, off in production)"},
 		{"PASSWORD_COST", "10", "bcrypt cost of new password hashes (4..14)"},
+		{"HSTS_MAX_AGE", "0", "Strict-Transport-Security max-age sent on HTTPS requests (TLS, or X-Forwarded-Proto: https from TRUSTED_PROXIES), as a duration such as 8760h (0: no header; set it only when the whole site is served over HTTPS)"},
+		{"REDIS_MAX_CONNECTIONS", "64", "most connections one replica opens to Redis; requests wait for a free one (1..10000)"},
+		{"ANON_WRITES_PER_MINUTE", "120", "unsafe requests (POST…) per minute one client address may make without a login, shared by all replicas; more answer 429; loopback clients are not limited (0: no limit)"},
 	}
 }
 
@@ -187,6 +208,9 @@ func Load(getenv func(string) string) (Config, error) {
 		LogLevel:                   p.oneOf("LOG_LEVEL", "debug", "info", "warn", "error"),
 		ShutdownTimeout:            p.duration("SHUTDOWN_TIMEOUT", 0),
 		PasswordCost:               p.intRange("PASSWORD_COST", 4, 14),
+		HSTSMaxAge:                 p.duration("HSTS_MAX_AGE", 0),
+		RedisMaxConnections:        p.intRange("REDIS_MAX_CONNECTIONS", 1, 10000),
+		AnonWritesPerMinute:        p.intRange("ANON_WRITES_PER_MINUTE", 0, 1000000),
 	}
 	c.ShowServedBy = p.boolOr("SHOW_SERVED_BY", c.Env == "development")
 	if c.ReplicaName == "" {
@@ -212,6 +236,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.JWTTTL > 24*time.Hour {
 		p.fail("JWT_TTL", "must be at most 24h: a token cannot be revoked before it expires")
+	}
+	if c.HSTSMaxAge > 0 && c.HSTSMaxAge < time.Second {
+		p.fail("HSTS_MAX_AGE", "must be 0 (off) or at least 1s: max-age counts whole seconds")
 	}
 	if c.SessionRememberLifetime < c.SessionLifetime {
 		p.fail("SESSION_REMEMBER_LIFETIME", "must not be shorter than SESSION_LIFETIME")

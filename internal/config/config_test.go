@@ -56,6 +56,11 @@ func TestLoadDefaults(t *testing.T) {
 		{"SESSION_REMEMBER_LIFETIME", c.SessionRememberLifetime, 720 * time.Hour},
 		{"CART_TTL", c.CartTTL, 720 * time.Hour},
 		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 15 * time.Second},
+		{"HSTS_MAX_AGE", c.HSTSMaxAge, 0},
+		{"GuestCartTTL", c.GuestCartTTL(), 24 * time.Hour},
+	}
+	if c.RedisMaxConnections != 64 || c.AnonWritesPerMinute != 120 {
+		t.Errorf("REDIS_MAX_CONNECTIONS, ANON_WRITES_PER_MINUTE = %d, %d; want 64, 120", c.RedisMaxConnections, c.AnonWritesPerMinute)
 	}
 	for _, d := range durations {
 		if d.got != d.want {
@@ -175,6 +180,10 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"RejectsCartTTLBelowOneMinute", map[string]string{"CART_TTL": "30s"}, "CART_TTL"},
 		{"RejectsNegativeShutdownTimeout", map[string]string{"SHUTDOWN_TIMEOUT": "-1s"}, "SHUTDOWN_TIMEOUT"},
 		{"RejectsPasswordCostOutOfRange", map[string]string{"PASSWORD_COST": "31"}, "PASSWORD_COST"},
+		{"RejectsHSTSMaxAgeInSeconds", map[string]string{"HSTS_MAX_AGE": "31536000"}, "HSTS_MAX_AGE"},
+		{"RejectsHSTSMaxAgeBelowOneSecond", map[string]string{"HSTS_MAX_AGE": "10ms"}, "HSTS_MAX_AGE"},
+		{"RejectsZeroRedisMaxConnections", map[string]string{"REDIS_MAX_CONNECTIONS": "0"}, "REDIS_MAX_CONNECTIONS"},
+		{"RejectsNegativeAnonWrites", map[string]string{"ANON_WRITES_PER_MINUTE": "-1"}, "ANON_WRITES_PER_MINUTE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -133,6 +133,11 @@
     var idem = form.querySelector('[name="idempotency_key"]');
     if (idem && window.crypto && window.crypto.getRandomValues) {
       idem.value = newKey();
+      // nginx sees only the URL: the key in the action's query string
+      // decides whether a failed POST may be retried on another replica.
+      var action = new URL(form.getAttribute('action'), window.location.href);
+      action.searchParams.set('idempotency_key', idem.value);
+      form.setAttribute('action', action.pathname + action.search);
     }
     fetch(form.action, {
       method: 'POST',

@@ -15,9 +15,23 @@ import (
 	"github.com/the-shop/shop/internal/apperr"
 )
 
-// Open returns a pool for url ("redis://[:password@]host:port/db") and
-// checks that the server answers PING.
+// DefaultMaxConnections is the pool's cap when the caller names none
+// (REDIS_MAX_CONNECTIONS's default).
+const DefaultMaxConnections = 64
+
+// Open returns a pool for url ("redis://[:password@]host:port/db") with
+// at most DefaultMaxConnections connections, and checks that the server
+// answers PING.
 func Open(ctx context.Context, url string) (*redis.Pool, error) {
+	return OpenLimited(ctx, url, DefaultMaxConnections)
+}
+
+// OpenLimited is Open with at most maxConns connections. A request that
+// finds them all busy waits for one (until its context ends) instead of
+// opening more: without a cap, a burst or a slow Redis makes every
+// replica open a connection per request in flight, until Redis's
+// maxclients refuses everyone.
+func OpenLimited(ctx context.Context, url string, maxConns int) (*redis.Pool, error) {
 	dial := func() (redis.Conn, error) {
 		return redis.DialURL(url,
 			redis.DialConnectTimeout(2*time.Second),
@@ -26,7 +40,9 @@ func Open(ctx context.Context, url string) (*redis.Pool, error) {
 		)
 	}
 	pool := &redis.Pool{
-		MaxIdle:     32,
+		MaxActive:   maxConns,
+		Wait:        true,
+		MaxIdle:     min(32, maxConns),
 		IdleTimeout: 4 * time.Minute,
 		DialContext: func(context.Context) (redis.Conn, error) { return dial() },
 		// A connection idle for a while may have been closed by a Redis
