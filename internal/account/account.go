@@ -83,12 +83,32 @@ func (c Credentials) validate() error {
 	case n < MinPasswordLen:
 		fields["password"] = fmt.Sprintf("Use at least %d characters.", MinPasswordLen)
 	case len(c.Password) > MaxPasswordLen:
-		fields["password"] = fmt.Sprintf("Use at most %d bytes.", MaxPasswordLen)
+		fields["password"] = tooLongMessage(len(c.Password))
 	}
 	if len(fields) > 0 {
 		return apperr.Invalid("invalid_signup", "Please correct the fields below.", fields)
 	}
 	return nil
+}
+
+// tooLongMessage names the limit in bytes, since that is what bcrypt counts:
+// a password of few characters can pass it when they are accented letters
+// (2 bytes each), symbols like € (3) or emoji (4).
+func tooLongMessage(n int) string {
+	return fmt.Sprintf("Use at most %d bytes; this password has %d. Letters like é take 2 bytes, € takes 3 and emoji take 4.", MaxPasswordLen, n)
+}
+
+// comparePassword checks password against a bcrypt hash. bcrypt compares
+// only the first 72 bytes, so a longer password, which no account can have
+// (sign-up and change refuse them), would match on its first 72 bytes
+// whatever its tail: it is refused, after the comparison all the same, so
+// that its answer takes as long as any other and tells nothing.
+func comparePassword(hash []byte, password string) error {
+	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
+	if len(password) > MaxPasswordLen {
+		return bcrypt.ErrPasswordTooLong
+	}
+	return err
 }
 
 // Signup creates an account. A taken email (in any letter case) is a
@@ -144,7 +164,7 @@ func (s *Service) Authenticate(ctx context.Context, c Credentials) (User, error)
 		}
 		return User{}, err
 	}
-	if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(c.Password)); err != nil {
+	if err := comparePassword([]byte(hash), c.Password); err != nil {
 		return User{}, ErrBadCredentials
 	}
 	return u, nil
@@ -168,7 +188,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, current, nex
 	if err != nil {
 		return postgres.Error(fmt.Sprintf("get user %d", userID), err, ErrNotFound)
 	}
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(current)) != nil {
+	if comparePassword([]byte(hash), current) != nil {
 		return apperr.Invalid("wrong_password", "Please correct the fields below.",
 			map[string]string{"current_password": "That is not your current password."})
 	}
