@@ -10,6 +10,7 @@ import (
 	"github.com/the-shop/shop/internal/account"
 	"github.com/the-shop/shop/internal/apperr"
 	"github.com/the-shop/shop/internal/session"
+	"github.com/the-shop/shop/internal/throttle"
 	"github.com/the-shop/shop/views"
 )
 
@@ -18,6 +19,7 @@ import (
 type accountHandler struct {
 	*web
 	accounts *account.Service
+	guard    *throttle.Guard
 }
 
 // SessionsData is the Data of the "sessions" page.
@@ -168,7 +170,12 @@ func (h *accountHandler) changePassword(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	if err := h.accounts.ChangePassword(ctx, uid, c.FormValue("current_password"), c.FormValue("password")); err != nil {
+	// The current-password check is a password guess like a login's, so it
+	// is throttled like one (per account and per address).
+	err = h.guard.CurrentPassword(ctx, c.RealIP(), uid, account.ErrWrongPassword, func() error {
+		return h.accounts.ChangePassword(ctx, uid, c.FormValue("current_password"), c.FormValue("password"))
+	})
+	if err := retryAfter(c, err); err != nil {
 		return h.formError(c, err, h.newPage(c, "password", "Change your password"), nil)
 	}
 	sess := sessionOf(c)

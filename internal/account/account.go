@@ -29,6 +29,11 @@ const (
 // so that the login form does not tell which accounts exist.
 var ErrBadCredentials = apperr.Unauthorized("invalid_credentials", "The email or password is not right.")
 
+// ErrWrongPassword is the answer to a password change whose current
+// password is not right.
+var ErrWrongPassword = apperr.Invalid("wrong_password", "Please correct the fields below.",
+	map[string]string{"current_password": "That is not your current password."})
+
 // ErrNotFound is returned for an account id that does not exist.
 var ErrNotFound = apperr.NotFound("account_not_found", "That account does not exist.")
 
@@ -189,8 +194,7 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, current, nex
 		return postgres.Error(fmt.Sprintf("get user %d", userID), err, ErrNotFound)
 	}
 	if comparePassword([]byte(hash), current) != nil {
-		return apperr.Invalid("wrong_password", "Please correct the fields below.",
-			map[string]string{"current_password": "That is not your current password."})
+		return ErrWrongPassword
 	}
 	if err := (Credentials{Email: "x@example.com", Password: next}).validate(); err != nil {
 		return err

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/gomodule/redigo/redis"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -174,12 +175,24 @@ func New(cfg config.Config, logger *slog.Logger, p Pools, opts Options) (*App, e
 	}
 	a.Carts = cart.NewService(carts, a.Products)
 	a.Orders = order.NewService(p.DB, a.Carts)
-	if a.Tokens, err = apiTokens(cfg, logger); err != nil {
+	secret, err := sharedSecret(cfg, logger)
+	if err != nil {
 		return nil, err
 	}
+	if a.Tokens, err = apitoken.New(secret, cfg.JWTTTL); err != nil {
+		return nil, err
+	}
+	var devices *throttle.Devices
+	if cfg.LoginMaxFailuresPerDevice > 0 {
+		if devices, err = throttle.NewDevices(secret, cfg.LoginDeviceLifetime); err != nil {
+			return nil, err
+		}
+	}
 	a.Guard = throttle.NewGuard(st.failures, throttle.Limits{
-		PerAccount: cfg.LoginMaxFailures, PerIP: cfg.LoginMaxFailuresPerIP, Window: cfg.LoginFailureWindow,
-	})
+		PerAccount: cfg.LoginMaxFailures, PerIP: cfg.LoginMaxFailuresPerIP, PerDevice: cfg.LoginMaxFailuresPerDevice,
+		Window:      cfg.LoginFailureWindow,
+		HashesPerIP: cfg.PasswordHashesPerIP, HashWindow: time.Minute,
+	}, devices)
 	if m != nil {
 		a.Guard.Observer = throttleMetrics(m)
 	}
@@ -236,20 +249,21 @@ func storesFor(cfg config.Config, p Pools) (stores, error) {
 	return stores{}, fmt.Errorf("app: unknown session store %q", cfg.SessionStore)
 }
 
-// apiTokens signs API tokens with JWT_SECRET. Without one, this replica
-// makes up its own: fine for one replica in development, but then a token
-// works only on the replica that issued it and only until it restarts, so
-// every replica behind one load balancer needs the same JWT_SECRET
-// (`make up` generates one for all of them).
-func apiTokens(cfg config.Config, logger *slog.Logger) (*apitoken.Issuer, error) {
+// sharedSecret is JWT_SECRET, the secret every replica shares: it signs API
+// tokens, and the device cookie key is derived from it. Without one, this
+// replica makes up its own: fine for one replica in development, but then a
+// token or device cookie works only on the replica that issued it and only
+// until it restarts, so every replica behind one load balancer needs the
+// same JWT_SECRET (`make up` generates one for all of them).
+func sharedSecret(cfg config.Config, logger *slog.Logger) ([]byte, error) {
 	secret := []byte(cfg.JWTSecret)
 	if len(secret) == 0 {
 		var err error
 		if secret, err = apitoken.NewSecret(); err != nil {
 			return nil, err
 		}
-		logger.Warn("JWT_SECRET is not set: API tokens are signed with a random key of this replica. " +
+		logger.Warn("JWT_SECRET is not set: API tokens and device cookies are signed with a random key of this replica. " +
 			"They fail on other replicas and after a restart. Set the same JWT_SECRET (32 bytes or more) on every replica in production.")
 	}
-	return apitoken.New(secret, cfg.JWTTTL)
+	return secret, nil
 }

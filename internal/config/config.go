@@ -51,6 +51,15 @@ type Config struct {
 	LoginMaxFailures      int
 	LoginMaxFailuresPerIP int
 	LoginFailureWindow    time.Duration
+	// LoginMaxFailuresPerDevice is the failures allowed within the window
+	// to a browser with a device cookie of the account, which the
+	// account's and the address's limits then do not hold back (0: no
+	// device cookies); LoginDeviceLifetime is how long such a cookie lasts.
+	LoginMaxFailuresPerDevice int
+	LoginDeviceLifetime       time.Duration
+	// PasswordHashesPerIP bounds bcrypt operations per client address per
+	// minute (0: no bound).
+	PasswordHashesPerIP int
 
 	MigrateOnStart bool
 	CartTTL        time.Duration
@@ -117,6 +126,9 @@ func vars(host string) []Var {
 		{"LOGIN_MAX_FAILURES", "5", "failed logins per account within LOGIN_FAILURE_WINDOW before logins are paused (0: no limit)"},
 		{"LOGIN_MAX_FAILURES_PER_IP", "20", "failed logins per client address within LOGIN_FAILURE_WINDOW before logins are paused (0: no limit)"},
 		{"LOGIN_FAILURE_WINDOW", "15m", "how long failed logins count, and how long a pause lasts"},
+		{"LOGIN_MAX_FAILURES_PER_DEVICE", "5", "failed logins within LOGIN_FAILURE_WINDOW from a browser holding a device cookie of the account (set at its last successful login), which the account's and the address's pauses do not stop; past it, the browser counts as unknown (0: no device cookies)"},
+		{"LOGIN_DEVICE_LIFETIME", "2160h", "lifetime of a device cookie, signed with a key derived from JWT_SECRET"},
+		{"PASSWORD_HASHES_PER_IP", "60", "bcrypt operations (sign-up, login, API token, password change) per client address per minute; more are answered 429 with Retry-After (0: no limit)"},
 		{"CART_TTL", "720h", "lifetime of an abandoned cart"},
 		{"SHOP_ENV", "development", "development or production; production requires JWT_SECRET"},
 		{"JWT_SECRET", "", "API token signing key, at least 32 bytes, the same on every replica (unset: a random one per replica, for development)"},
@@ -154,34 +166,37 @@ func Load(getenv func(string) string) (Config, error) {
 		p.defaults[v.Name] = v.Default
 	}
 	c := Config{
-		Addr:                    p.str("ADDR"),
-		ReplicaName:             p.str("REPLICA_NAME"),
-		DatabaseURL:             p.url("DATABASE_URL", "postgres", "postgresql"),
-		RedisURL:                p.url("REDIS_URL", "redis", "rediss"),
-		RedisKeyPrefix:          p.str("REDIS_KEY_PREFIX"),
-		SessionStore:            Kind(p.oneOf("SESSION_STORE", string(StoreRedis), string(StorePostgres), string(StoreMemory))),
-		SessionCookieName:       p.str("SESSION_COOKIE_NAME"),
-		SessionCookieSecure:     p.bool("SESSION_COOKIE_SECURE"),
-		SessionIdleTimeout:      p.duration("SESSION_IDLE_TIMEOUT", time.Second),
-		SessionLifetime:         p.duration("SESSION_LIFETIME", time.Second),
-		SessionRememberLifetime: p.duration("SESSION_REMEMBER_LIFETIME", time.Second),
-		SessionTouchInterval:    p.duration("SESSION_TOUCH_INTERVAL", 0),
-		SessionEncryptionKeys:   p.keys("SESSION_ENCRYPTION_KEYS"),
-		CleanupInterval:         p.duration("CLEANUP_INTERVAL", 0),
-		LoginMaxFailures:        p.intRange("LOGIN_MAX_FAILURES", 0, 1000),
-		LoginMaxFailuresPerIP:   p.intRange("LOGIN_MAX_FAILURES_PER_IP", 0, 100000),
-		LoginFailureWindow:      p.duration("LOGIN_FAILURE_WINDOW", time.Second),
-		MigrateOnStart:          p.bool("MIGRATE_ON_START"),
-		CartTTL:                 p.duration("CART_TTL", time.Minute),
-		Env:                     p.oneOf("SHOP_ENV", "development", "production"),
-		JWTSecret:               p.str("JWT_SECRET"),
-		JWTTTL:                  p.duration("JWT_TTL", time.Second),
-		TrustedProxies:          p.cidrs("TRUSTED_PROXIES"),
-		AdminAddr:               p.adminAddr("ADMIN_ADDR"),
-		LogFormat:               p.oneOf("LOG_FORMAT", "text", "json"),
-		LogLevel:                p.oneOf("LOG_LEVEL", "debug", "info", "warn", "error"),
-		ShutdownTimeout:         p.duration("SHUTDOWN_TIMEOUT", 0),
-		PasswordCost:            p.intRange("PASSWORD_COST", 4, 14),
+		Addr:                      p.str("ADDR"),
+		ReplicaName:               p.str("REPLICA_NAME"),
+		DatabaseURL:               p.url("DATABASE_URL", "postgres", "postgresql"),
+		RedisURL:                  p.url("REDIS_URL", "redis", "rediss"),
+		RedisKeyPrefix:            p.str("REDIS_KEY_PREFIX"),
+		SessionStore:              Kind(p.oneOf("SESSION_STORE", string(StoreRedis), string(StorePostgres), string(StoreMemory))),
+		SessionCookieName:         p.str("SESSION_COOKIE_NAME"),
+		SessionCookieSecure:       p.bool("SESSION_COOKIE_SECURE"),
+		SessionIdleTimeout:        p.duration("SESSION_IDLE_TIMEOUT", time.Second),
+		SessionLifetime:           p.duration("SESSION_LIFETIME", time.Second),
+		SessionRememberLifetime:   p.duration("SESSION_REMEMBER_LIFETIME", time.Second),
+		SessionTouchInterval:      p.duration("SESSION_TOUCH_INTERVAL", 0),
+		SessionEncryptionKeys:     p.keys("SESSION_ENCRYPTION_KEYS"),
+		CleanupInterval:           p.duration("CLEANUP_INTERVAL", 0),
+		LoginMaxFailures:          p.intRange("LOGIN_MAX_FAILURES", 0, 1000),
+		LoginMaxFailuresPerIP:     p.intRange("LOGIN_MAX_FAILURES_PER_IP", 0, 100000),
+		LoginFailureWindow:        p.duration("LOGIN_FAILURE_WINDOW", time.Second),
+		LoginMaxFailuresPerDevice: p.intRange("LOGIN_MAX_FAILURES_PER_DEVICE", 0, 1000),
+		LoginDeviceLifetime:       p.duration("LOGIN_DEVICE_LIFETIME", time.Minute),
+		PasswordHashesPerIP:       p.intRange("PASSWORD_HASHES_PER_IP", 0, 100000),
+		MigrateOnStart:            p.bool("MIGRATE_ON_START"),
+		CartTTL:                   p.duration("CART_TTL", time.Minute),
+		Env:                       p.oneOf("SHOP_ENV", "development", "production"),
+		JWTSecret:                 p.str("JWT_SECRET"),
+		JWTTTL:                    p.duration("JWT_TTL", time.Second),
+		TrustedProxies:            p.cidrs("TRUSTED_PROXIES"),
+		AdminAddr:                 p.adminAddr("ADMIN_ADDR"),
+		LogFormat:                 p.oneOf("LOG_FORMAT", "text", "json"),
+		LogLevel:                  p.oneOf("LOG_LEVEL", "debug", "info", "warn", "error"),
+		ShutdownTimeout:           p.duration("SHUTDOWN_TIMEOUT", 0),
+		PasswordCost:              p.intRange("PASSWORD_COST", 4, 14),
 	}
 	c.ShowServedBy = p.boolOr("SHOW_SERVED_BY", c.Env == "development")
 	if c.ReplicaName == "" {
