@@ -10,6 +10,7 @@ import (
 	"github.com/the-shop/shop/internal/account"
 	"github.com/the-shop/shop/internal/apperr"
 	"github.com/the-shop/shop/internal/session"
+	"github.com/the-shop/shop/internal/throttle"
 	"github.com/the-shop/shop/views"
 )
 
@@ -19,6 +20,7 @@ type accountHandler struct {
 	*web
 	accounts   *account.Service
 	identities *account.Identities
+	guard      *throttle.Guard
 }
 
 // newEpoch is the part of "sign out other sessions" and of a password
@@ -188,8 +190,15 @@ func (h *accountHandler) changePassword(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	epoch, err := h.accounts.ChangePassword(ctx, uid, c.FormValue("current_password"), c.FormValue("password"))
-	if err != nil {
+	// The current-password check is a password guess like a login's, so it
+	// is throttled like one (per account and per address).
+	var epoch int64
+	err = h.guard.CurrentPassword(ctx, c.RealIP(), uid, account.ErrWrongPassword, func() error {
+		var err error
+		epoch, err = h.accounts.ChangePassword(ctx, uid, c.FormValue("current_password"), c.FormValue("password"))
+		return err
+	})
+	if err := retryAfter(c, err); err != nil {
 		return h.formError(c, err, h.newPage(c, "password", "Change your password"), nil)
 	}
 	h.newEpoch(c, uid, epoch)

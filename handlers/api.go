@@ -53,7 +53,7 @@ func (h *apiHandler) issueToken(c echo.Context) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	u, err := authenticate(c, h.guard, h.accounts, account.Credentials{Email: in.Email, Password: in.Password})
+	u, err := authenticate(c, h.guard, h.accounts, account.Credentials{Email: in.Email, Password: in.Password}, "")
 	if err != nil {
 		return err
 	}

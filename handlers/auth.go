@@ -18,6 +18,8 @@ type authHandler struct {
 	*web
 	accounts *account.Service
 	guard    *throttle.Guard
+	// secureCookies marks the device cookie Secure, like the session's.
+	secureCookies bool
 	// home builds the JSON of GET /, the page every auth form leads to.
 	home func(ctx context.Context) (any, error)
 }
@@ -48,11 +50,19 @@ func credentials(c echo.Context) account.Credentials {
 // signup answers POST /signup: creates the account and logs in.
 func (h *authHandler) signup(c echo.Context) error {
 	cred := credentials(c)
-	u, err := h.accounts.Signup(c.Request().Context(), cred)
+	ctx := c.Request().Context()
+	err := retryAfter(c, h.guard.Hashing(ctx, c.RealIP(), 1))
+	var u account.User
+	if err == nil {
+		u, err = h.accounts.Signup(ctx, cred)
+	}
 	if err != nil {
 		return h.formError(c, err, h.newPage(c, "signup", "Create your account"), map[string]string{"email": cred.Email})
 	}
 	if err := h.startSession(c, u, false); err != nil {
+		return err
+	}
+	if err := rememberDevice(c, h.guard, u.Email, h.secureCookies); err != nil {
 		return err
 	}
 	return h.done(c, "/", "Welcome! Your account is ready.", h.homeJSON(c))
@@ -63,11 +73,14 @@ func (h *authHandler) signup(c echo.Context) error {
 func (h *authHandler) login(c echo.Context) error {
 	cred := credentials(c)
 	next := localPath(c.FormValue("next"))
-	u, err := authenticate(c, h.guard, h.accounts, cred)
+	u, err := authenticate(c, h.guard, h.accounts, cred, deviceOf(c))
 	if err != nil {
 		return h.formError(c, err, h.newPage(c, "login", "Log in"), map[string]string{"email": cred.Email, "next": next})
 	}
 	if err := h.startSession(c, u, c.FormValue("remember_me") != ""); err != nil {
+		return err
+	}
+	if err := rememberDevice(c, h.guard, u.Email, h.secureCookies); err != nil {
 		return err
 	}
 	return h.done(c, next, "Welcome back, "+u.Email+".", h.homeJSON(c))
@@ -94,16 +107,17 @@ func localPath(p string) string {
 
 // authenticate checks a login (the form's or the API's), paused for a
 // while after repeated failures for the account or from the client's
-// address; the counters live in the store, shared by all replicas.
-func authenticate(c echo.Context, g *throttle.Guard, accounts *account.Service, cred account.Credentials) (account.User, error) {
+// address, unless device is a device cookie of the account (the API has
+// none); the counters live in the store, shared by all replicas.
+func authenticate(c echo.Context, g *throttle.Guard, accounts *account.Service, cred account.Credentials, device string) (account.User, error) {
 	ctx := c.Request().Context()
 	var u account.User
-	err := g.Attempt(ctx, c.RealIP(), cred.Email, func() error {
+	err := g.Login(ctx, c.RealIP(), cred.Email, device, func() error {
 		var err error
 		u, err = accounts.Authenticate(ctx, cred)
 		return err
 	})
-	return u, err
+	return u, retryAfter(c, err)
 }
 
 // startSession makes the session the account's under a new token and

@@ -67,8 +67,8 @@ func New(a *app.App, draining *atomic.Bool) (*echo.Echo, error) {
 		anonWrites: a.AnonWrites,
 		system:     &systemHandler{web: w, checks: a.Checks, draining: draining, idleTimeout: cfg.SessionIdleTimeout, logger: logger},
 	}
-	s.account = &accountHandler{web: w, accounts: a.Accounts, identities: a.Identities}
-	s.auth = &authHandler{web: w, accounts: a.Accounts, guard: a.Guard, home: s.catalog.catalogJSON}
+	s.account = &accountHandler{web: w, accounts: a.Accounts, identities: a.Identities, guard: a.Guard}
+	s.auth = &authHandler{web: w, accounts: a.Accounts, guard: a.Guard, secureCookies: cfg.SessionCookieSecure, home: s.catalog.catalogJSON}
 	s.orders = &orderHandler{web: w, orders: a.Orders}
 	s.api = &apiHandler{accounts: a.Accounts, carts: a.Carts, tokens: a.Tokens, guard: a.Guard}
 

@@ -29,6 +29,11 @@ const (
 // so that the login form does not tell which accounts exist.
 var ErrBadCredentials = apperr.Unauthorized("invalid_credentials", "The email or password is not right.")
 
+// ErrWrongPassword is the answer to a password change whose current
+// password is not right.
+var ErrWrongPassword = apperr.Invalid("wrong_password", "Please correct the fields below.",
+	map[string]string{"current_password": "That is not your current password."})
+
 // ErrNotFound is returned for an account id that does not exist.
 var ErrNotFound = apperr.NotFound("account_not_found", "That account does not exist.")
 
@@ -93,12 +98,32 @@ func (c Credentials) validate() error {
 	case n < MinPasswordLen:
 		fields["password"] = fmt.Sprintf("Use at least %d characters.", MinPasswordLen)
 	case len(c.Password) > MaxPasswordLen:
-		fields["password"] = fmt.Sprintf("Use at most %d bytes.", MaxPasswordLen)
+		fields["password"] = tooLongMessage(len(c.Password))
 	}
 	if len(fields) > 0 {
 		return apperr.Invalid("invalid_signup", "Please correct the fields below.", fields)
 	}
 	return nil
+}
+
+// tooLongMessage names the limit in bytes, since that is what bcrypt counts:
+// a password of few characters can pass it when they are accented letters
+// (2 bytes each), symbols like € (3) or emoji (4).
+func tooLongMessage(n int) string {
+	return fmt.Sprintf("Use at most %d bytes; this password has %d. Letters like é take 2 bytes, € takes 3 and emoji take 4.", MaxPasswordLen, n)
+}
+
+// comparePassword checks password against a bcrypt hash. bcrypt compares
+// only the first 72 bytes, so a longer password, which no account can have
+// (sign-up and change refuse them), would match on its first 72 bytes
+// whatever its tail: it is refused, after the comparison all the same, so
+// that its answer takes as long as any other and tells nothing.
+func comparePassword(hash []byte, password string) error {
+	err := bcrypt.CompareHashAndPassword(hash, []byte(password))
+	if len(password) > MaxPasswordLen {
+		return bcrypt.ErrPasswordTooLong
+	}
+	return err
 }
 
 // Signup creates an account. A taken email (in any letter case) is a
@@ -154,7 +179,7 @@ func (s *Service) Authenticate(ctx context.Context, c Credentials) (User, error)
 		}
 		return User{}, err
 	}
-	if err := bcrypt.CompareHashAndPassword([]byte(hash), []byte(c.Password)); err != nil {
+	if err := comparePassword([]byte(hash), c.Password); err != nil {
 		return User{}, ErrBadCredentials
 	}
 	return u, nil
@@ -182,9 +207,8 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, current, nex
 	if err != nil {
 		return 0, postgres.Error(fmt.Sprintf("get user %d", userID), err, ErrNotFound)
 	}
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(current)) != nil {
-		return 0, apperr.Invalid("wrong_password", "Please correct the fields below.",
-			map[string]string{"current_password": "That is not your current password."})
+	if comparePassword([]byte(hash), current) != nil {
+		return 0, ErrWrongPassword
 	}
 	if err := (Credentials{Email: "x@example.com", Password: next}).validate(); err != nil {
 		return 0, err

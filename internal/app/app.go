@@ -196,9 +196,17 @@ func New(cfg config.Config, logger *slog.Logger, p Pools, opts Options) (*App, e
 	if a.Tokens, err = apitoken.New(secret, cfg.JWTTTL); err != nil {
 		return nil, err
 	}
+	var devices *throttle.Devices
+	if cfg.LoginMaxFailuresPerDevice > 0 {
+		if devices, err = throttle.NewDevices(secret, cfg.LoginDeviceLifetime); err != nil {
+			return nil, err
+		}
+	}
 	a.Guard = throttle.NewGuard(st.failures, throttle.Limits{
-		PerAccount: cfg.LoginMaxFailures, PerIP: cfg.LoginMaxFailuresPerIP, Window: cfg.LoginFailureWindow,
-	})
+		PerAccount: cfg.LoginMaxFailures, PerIP: cfg.LoginMaxFailuresPerIP, PerDevice: cfg.LoginMaxFailuresPerDevice,
+		Window:      cfg.LoginFailureWindow,
+		HashesPerIP: cfg.PasswordHashesPerIP, HashWindow: time.Minute,
+	}, devices)
 	if m != nil {
 		a.Guard.Observer = throttleMetrics(m)
 	}
@@ -269,7 +277,7 @@ func shopSecret(cfg config.Config, logger *slog.Logger) ([]byte, error) {
 	if cfg.JWTSecret != "" {
 		return []byte(cfg.JWTSecret), nil
 	}
-	logger.Warn("JWT_SECRET is not set: API tokens, new visitors' session tokens and CSRF tokens are signed with a random key of this replica. " +
+	logger.Warn("JWT_SECRET is not set: API tokens, new visitors' session tokens, CSRF tokens and device cookies are signed with a random key of this replica. " +
 		"They fail on other replicas and after a restart. Set the same JWT_SECRET (32 bytes or more) on every replica in production.")
 	return apitoken.NewSecret()
 }

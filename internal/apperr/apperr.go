@@ -7,6 +7,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an error for the HTTP layer.
@@ -46,6 +47,9 @@ type Error struct {
 	Fields map[string]string
 	// Err is the underlying cause, for logs only.
 	Err error
+	// RetryAfter, for KindTooMany, is how long until the request may
+	// succeed (the Retry-After header); 0 when unknown.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {

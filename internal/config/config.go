@@ -54,6 +54,15 @@ type Config struct {
 	LoginMaxFailures      int
 	LoginMaxFailuresPerIP int
 	LoginFailureWindow    time.Duration
+	// LoginMaxFailuresPerDevice is the failures allowed within the window
+	// to a browser with a device cookie of the account, which the
+	// account's and the address's limits then do not hold back (0: no
+	// device cookies); LoginDeviceLifetime is how long such a cookie lasts.
+	LoginMaxFailuresPerDevice int
+	LoginDeviceLifetime       time.Duration
+	// PasswordHashesPerIP bounds bcrypt operations per client address per
+	// minute (0: no bound).
+	PasswordHashesPerIP int
 
 	MigrateOnStart bool
 	CartTTL        time.Duration
@@ -139,6 +148,9 @@ func vars(host string) []Var {
 		{"LOGIN_MAX_FAILURES", "5", "failed logins per account within LOGIN_FAILURE_WINDOW before logins are paused (0: no limit)"},
 		{"LOGIN_MAX_FAILURES_PER_IP", "20", "failed logins per client address within LOGIN_FAILURE_WINDOW before logins are paused (0: no limit)"},
 		{"LOGIN_FAILURE_WINDOW", "15m", "how long failed logins count, and how long a pause lasts"},
+		{"LOGIN_MAX_FAILURES_PER_DEVICE", "5", "failed logins within LOGIN_FAILURE_WINDOW from a browser holding a device cookie of the account (set at its last successful login), which the account's and the address's pauses do not stop; past it, the browser counts as unknown (0: no device cookies)"},
+		{"LOGIN_DEVICE_LIFETIME", "2160h", "lifetime of a device cookie, signed with a key derived from JWT_SECRET"},
+		{"PASSWORD_HASHES_PER_IP", "60", "bcrypt operations (sign-up, login, API token, password change) per client address per minute; more are answered 429 with Retry-After (0: no limit)"},
 		{"CART_TTL", "720h", "lifetime of an abandoned account cart; a guest cart lives at most SESSION_LIFETIME, as long as the guest's session can"},
 		{"SHOP_ENV", "development", "development or production; production requires JWT_SECRET"},
 		{"JWT_SECRET", "", "API token signing key, at least 32 bytes, the same on every replica (unset: a random one per replica, for development)"},
@@ -211,6 +223,9 @@ func Load(getenv func(string) string) (Config, error) {
 		HSTSMaxAge:                 p.duration("HSTS_MAX_AGE", 0),
 		RedisMaxConnections:        p.intRange("REDIS_MAX_CONNECTIONS", 1, 10000),
 		AnonWritesPerMinute:        p.intRange("ANON_WRITES_PER_MINUTE", 0, 1000000),
+		LoginMaxFailuresPerDevice:  p.intRange("LOGIN_MAX_FAILURES_PER_DEVICE", 0, 1000),
+		LoginDeviceLifetime:        p.duration("LOGIN_DEVICE_LIFETIME", time.Minute),
+		PasswordHashesPerIP:        p.intRange("PASSWORD_HASHES_PER_IP", 0, 100000),
 	}
 	c.ShowServedBy = p.boolOr("SHOW_SERVED_BY", c.Env == "development")
 	if c.ReplicaName == "" {

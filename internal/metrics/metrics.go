@@ -113,7 +113,7 @@ func New() *Metrics {
 		}, []string{"what"}),
 		throttleEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "shop_login_throttle_events_total",
-			Help: "Login throttling: failures counted, logins refused, counters reset by a successful login.",
+			Help: "Login throttling: failures counted, logins refused, successes (which give back their own slot), device-cookie attempts, password hashing refused per address.",
 		}, []string{"event"}),
 	}
 	m.Registry.MustRegister(
@@ -197,6 +197,7 @@ func (m *Metrics) CleanupRemoved(what string, n int64) {
 	m.cleanupRemoved.WithLabelValues(what).Add(float64(n))
 }
 
-// ThrottleEvent counts a login throttling event: a failure counted, a login
-// refused, counters reset.
+// ThrottleEvent counts a throttling event (internal/throttle's Event
+// values): a failure counted, an attempt refused, a success, an attempt
+// counted against a device cookie, password hashing refused.
 func (m *Metrics) ThrottleEvent(event string) { m.throttleEvents.WithLabelValues(event).Inc() }

@@ -27,19 +27,20 @@ func NewRate(store Store, limit int, window time.Duration) *Rate {
 // ErrCodeTooManyWrites is the code of a request refused by a Rate.
 const ErrCodeTooManyWrites = "too_many_requests"
 
-// Allow counts one request for key (the count is taken first, so that
-// concurrent requests on any replica never get past the limit together)
-// and refuses it once the window holds more than the limit. retryAfter is
-// how long until the window ends, for the Retry-After header.
+// Allow counts one request for key and refuses it once the window holds
+// the limit: the count is reserved in one atomic step, so concurrent
+// requests on any replica never get past the limit together, and a
+// refused request is not counted. retryAfter is how long until the window
+// ends, for the Retry-After header.
 func (r *Rate) Allow(ctx context.Context, key string) (retryAfter time.Duration, err error) {
-	n, until, err := r.store.Fail(ctx, "rate:"+key, r.window)
+	res, err := r.store.Reserve(ctx, "rate:"+key, 1, r.limit, r.window)
 	if err != nil {
 		return 0, err
 	}
-	if n <= r.limit {
+	if res.OK {
 		return 0, nil
 	}
-	wait := max(until.Sub(r.now()), time.Second)
+	wait := max(res.Until.Sub(r.now()), time.Second)
 	secs := int(math.Ceil(wait.Seconds()))
 	return time.Duration(secs) * time.Second, apperr.TooMany(ErrCodeTooManyWrites,
 		fmt.Sprintf("Too many changes from your address. Please wait %d seconds and try again.", secs))
