@@ -134,8 +134,10 @@ func (s *Shop) Start(tb testing.TB, o Options) *Cluster {
 	if o.RedisURL == "" {
 		o.RedisURL = testenv.RedisURL()
 	}
-	port := FreePorts(tb, 1)
-	base := FreePorts(tb, o.Replicas)
+	// One block for nginx and the replicas: two blocks found apart can
+	// overlap (nginx then finds its port taken by a replica).
+	port := FreePorts(tb, 1+o.Replicas)
+	base := port + 1
 	c := &Cluster{shop: s, runDir: tb.TempDir(), base: base, replicas: o.Replicas, URL: fmt.Sprintf("http://127.0.0.1:%d", port)}
 	vars := map[string]string{
 		"RUN_DIR":           c.runDir,
