@@ -22,7 +22,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gomodule/redigo/redis"
+	"github.com/the-shop/shop/internal/account"
 	"github.com/the-shop/shop/internal/config"
+	"github.com/the-shop/shop/internal/session"
 	"github.com/the-shop/shop/internal/testenv"
 )
 
@@ -756,5 +759,120 @@ func TestFirstAddWhileLoggingInKeepsBoth(t *testing.T) {
 				t.Fatalf("only %d of %d trials had the add in flight during the login", overlapped, trials)
 			}
 		})
+	}
+}
+
+// TestEpochEndsEverySessionIssuedBefore proves the per-account validity
+// check: a password change or "sign out other sessions" ends every other
+// session and API token of the account for good, on every replica, even a
+// copy of a session that a stale write or a restored backup puts back
+// into the store, and even when the request that changed the password
+// never got to delete the other sessions (a store fault right after the
+// password statement).
+//
+// Before the fix (commit 8e8f35c) each case failed: the restored copy
+// signed its device in again, the other device stayed signed in after a
+// password change whose session cleanup did not run, and API tokens
+// issued before either kept working until they expired.
+func TestEpochEndsEverySessionIssuedBefore(t *testing.T) {
+	for _, kind := range stores {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			be := newBackend(t, kind)
+			a, b := startShop(t, be, "replica-a"), startShop(t, be, "replica-b")
+			ctx := context.Background()
+
+			t.Run("RestoredCopyAfterSignOutOthers", func(t *testing.T) {
+				email := testenv.RandomName("bak") + "@example.com"
+				owner := newClient(t)
+				owner.signup(t, a.URL, email, "backup password")
+				other := newClient(t)
+				wantStatus(t, other.Post(t, b.URL, "/login", url.Values{"email": {email}, "password": {"backup password"}}, other.Token(t, b.URL), false), http.StatusSeeOther)
+				if !other.Session(t, b.URL).Authenticated {
+					t.Fatal("the other device is not signed in")
+				}
+				token := apiToken(t, a.URL, email, "backup password")
+				// A backup of the other device's session, as the store holds it.
+				restore := backupSession(t, be, other.Cookie("session"))
+
+				wantStatus(t, owner.Post(t, a.URL, "/account/sessions/revoke-others", nil, owner.Token(t, a.URL), false), http.StatusSeeOther)
+				restore()
+				for _, s := range []*shop{a, b} {
+					if other.Session(t, s.URL).Authenticated {
+						t.Errorf("%s: a restored copy of a signed-out session signed its device in again", s.URL)
+					}
+				}
+				if r := apiCall(t, http.MethodGet, a.URL, "/api/v1/cart", token, ""); r.StatusCode != http.StatusUnauthorized {
+					t.Errorf("an API token issued before 'sign out other sessions' answered %d, want 401", r.StatusCode)
+				}
+				if !owner.Session(t, a.URL).Authenticated {
+					t.Error("the owner's own session ended")
+				}
+			})
+
+			t.Run("PasswordChangeAloneEndsTheOthers", func(t *testing.T) {
+				email := testenv.RandomName("pw") + "@example.com"
+				owner := newClient(t)
+				owner.signup(t, a.URL, email, "first password")
+				other := newClient(t)
+				wantStatus(t, other.Post(t, b.URL, "/login", url.Values{"email": {email}, "password": {"first password"}}, other.Token(t, b.URL), false), http.StatusSeeOther)
+				token := apiToken(t, b.URL, email, "first password")
+				u, err := b.App.Accounts.Authenticate(ctx, account.Credentials{Email: email, Password: "first password"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The password statement alone, as if the replica died
+				// right after it, before touching any session.
+				if _, err := a.App.Accounts.ChangePassword(ctx, u.ID, "first password", "second password"); err != nil {
+					t.Fatal(err)
+				}
+				for _, s := range []*shop{a, b} {
+					if other.Session(t, s.URL).Authenticated {
+						t.Errorf("%s: a session issued before the password change still works", s.URL)
+					}
+				}
+				if r := apiCall(t, http.MethodGet, b.URL, "/api/v1/cart", token, ""); r.StatusCode != http.StatusUnauthorized {
+					t.Errorf("an API token issued before the password change answered %d, want 401", r.StatusCode)
+				}
+			})
+		})
+	}
+}
+
+// backupSession copies the session of a cookie as its store holds it and
+// returns a function that puts the copy back, as restoring last night's
+// backup would.
+func backupSession(t *testing.T, be *backend, cookie string) (restore func()) {
+	t.Helper()
+	ctx := context.Background()
+	id := session.StoreKey(cookie)
+	if be.kind == config.StoreRedis {
+		conn := be.redis.Get()
+		defer conn.Close()
+		key := session.RedisKey(be.prefix, cookie)
+		dump, err := redis.Bytes(conn.Do("DUMP", key))
+		if err != nil {
+			t.Fatalf("DUMP %s: %v", key, err)
+		}
+		return func() {
+			conn := be.redis.Get()
+			defer conn.Close()
+			if _, err := conn.Do("RESTORE", key, 3600_000, dump, "REPLACE"); err != nil {
+				t.Fatalf("RESTORE %s: %v", key, err)
+			}
+		}
+	}
+	var backup string
+	backup = "sessions_backup_" + strings.ReplaceAll(testenv.RandomName(""), "-", "_")
+	if _, err := be.db.Exec(ctx, `CREATE TABLE `+backup+` AS SELECT * FROM sessions WHERE token = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if _, err := be.db.Exec(ctx, `DELETE FROM sessions WHERE token = $1`, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := be.db.Exec(ctx, `INSERT INTO sessions SELECT * FROM `+backup); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

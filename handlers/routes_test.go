@@ -358,6 +358,39 @@ func TestCSRF(t *testing.T) {
 			req.Header.Set("X-CSRF-Token", tok)
 			wantStatus(t, c.Do(t, req), http.StatusSeeOther)
 		})
+
+		// The token is accepted from the header or the POST body only: in
+		// the URL it leaks through logs, history and Referer headers. (It
+		// was read from the query string before issue 11.)
+		t.Run("CSRFTokenInTheURLIsRefused", func(t *testing.T) {
+			c := newClient(t)
+			tok := c.Token(t, s.URL)
+			req, _ := http.NewRequest(http.MethodPost, s.URL+"/cart/items?csrf_token="+url.QueryEscape(tok), strings.NewReader("product_id=2"))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Accept", "application/json")
+			wantError(t, c.Do(t, req), http.StatusForbidden, "invalid_csrf_token")
+			if n := c.Cart(t, s.URL).Count; n != 0 {
+				t.Errorf("a request with the token in the URL changed the cart (%d items)", n)
+			}
+		})
+
+		// The token is tied to the session: one browser's token does not
+		// work with another browser's cookie (a double-submit token
+		// copied by a script on a sibling domain that could plant
+		// cookies), and it changes at login.
+		t.Run("CSRFTokenBelongsToItsSession", func(t *testing.T) {
+			a, b := newClient(t), newClient(t)
+			aTok, bTok := a.Token(t, s.URL), b.Token(t, s.URL)
+			if aTok == bTok {
+				t.Fatal("two browsers got the same CSRF token")
+			}
+			wantError(t, b.Post(t, s.URL, "/cart/items", url.Values{"product_id": {"2"}}, aTok, true), http.StatusForbidden, "invalid_csrf_token")
+			b.signup(t, s.URL, testenv.RandomName("tok")+"@example.com", "password123")
+			if after := b.Token(t, s.URL); after == bTok {
+				t.Error("the CSRF token did not change at login")
+			}
+			wantError(t, b.Post(t, s.URL, "/cart/items", url.Values{"product_id": {"2"}}, bTok, true), http.StatusForbidden, "invalid_csrf_token")
+		})
 	})
 }
 
