@@ -579,17 +579,11 @@ func TestNginxConf(t *testing.T) {
 				}
 			}
 		}},
-		{"retries another replica when one is down or draining, POSTs included", func(t *testing.T) {
-			i := slices.IndexFunc(directives, func(d string) bool { return strings.HasPrefix(d, "proxy_next_upstream ") })
-			if i < 0 {
-				t.Fatal("no proxy_next_upstream")
-			}
-			f := strings.Fields(directives[i])
-			for _, want := range []string{"error", "timeout", "non_idempotent"} {
-				if !slices.Contains(f, want) {
-					t.Errorf("%q lacks %s", directives[i], want)
-				}
-			}
+		{"retries another replica when one is down; a sent POST only when it carries an idempotency key", func(t *testing.T) {
+			checkRetryRule(t, path, string(mustRead(t, path)))
+		}},
+		{"the local template retries by the same rule", func(t *testing.T) {
+			checkRetryRule(t, "scripts/nginx-conf.sh 3 rr 8080", localNginxConf(t))
 		}},
 		{"passes client address, scheme and request id to the replicas", func(t *testing.T) {
 			for _, d := range []string{
@@ -647,6 +641,163 @@ func TestNginxConf(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, tt.check)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// nginxStmt is one directive of nginx.conf and the blocks around it, outer
+// first: {"http", "server", "location /"} for a directive in location /.
+type nginxStmt struct {
+	blocks []string
+	d      string
+}
+
+// nginxStatements is nginxDirectivesOf that keeps the nesting: every
+// directive (block openings included, as a directive of their parent) with
+// the blocks it is in.
+func nginxStatements(conf string) []nginxStmt {
+	var text strings.Builder
+	for line := range strings.Lines(conf) {
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i] + "\n"
+		}
+		text.WriteString(line)
+	}
+	var (
+		out   []nginxStmt
+		stack []string
+		cur   strings.Builder
+	)
+	for _, r := range text.String() {
+		switch r {
+		case ';', '{':
+			d := strings.Join(strings.Fields(cur.String()), " ")
+			cur.Reset()
+			if d == "" {
+				continue
+			}
+			out = append(out, nginxStmt{slices.Clone(stack), d})
+			if r == '{' {
+				stack = append(stack, d)
+			}
+		case '}':
+			cur.Reset()
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		default:
+			cur.WriteRune(r)
+		}
+	}
+	return out
+}
+
+// inBlock returns the directives directly inside the innermost block named
+// block (not those of blocks nested in it), or nil when there is none.
+func inBlock(stmts []nginxStmt, block string) []string {
+	var out []string
+	for _, s := range stmts {
+		if n := len(s.blocks); n > 0 && s.blocks[n-1] == block {
+			out = append(out, s.d)
+		}
+	}
+	return out
+}
+
+func withPrefix(ds []string, prefix string) []string {
+	var out []string
+	for _, d := range ds {
+		if strings.HasPrefix(d, prefix) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// checkRetryRule checks how an nginx.conf retries a request on another
+// replica: every method when the request was not sent yet (refused, connect
+// timeout: nginx's rule without non_idempotent), and a POST that was sent
+// only when it carries an Idempotency-Key header or an idempotency_key query
+// argument, which the shop applies once however often it arrives.
+func checkRetryRule(t *testing.T, name, conf string) {
+	t.Helper()
+	stmts := nginxStatements(conf)
+	server := inBlock(stmts, "server")
+	if len(server) == 0 {
+		t.Fatalf("%s: no server block", name)
+	}
+	fields := func(d string) []string { return strings.Fields(d) }
+
+	// The server's rule, which every location without its own inherits.
+	pnu := withPrefix(server, "proxy_next_upstream ")
+	if len(pnu) != 1 {
+		t.Fatalf("%s: server has proxy_next_upstream %q, want exactly one", name, pnu)
+	}
+	for _, want := range []string{"error", "timeout"} {
+		if !slices.Contains(fields(pnu[0]), want) {
+			t.Errorf("%s: server %q lacks %s: a request to a replica that is down would fail", name, pnu[0], want)
+		}
+	}
+	if slices.Contains(fields(pnu[0]), "non_idempotent") {
+		t.Errorf("%s: server %q retries every POST, keyed or not, after a replica may have applied it", name, pnu[0])
+	}
+
+	// The flag: set by either place a key can be where nginx sees it.
+	maps := withPrefix(inBlock(stmts, "http"), "map ")
+	keyed := slices.IndexFunc(maps, func(d string) bool {
+		f := fields(d)
+		return len(f) == 3 && strings.Contains(f[1], "$http_idempotency_key") && strings.Contains(f[1], "$arg_idempotency_key")
+	})
+	if keyed < 0 {
+		t.Fatalf("%s: no map of $http_idempotency_key and $arg_idempotency_key to a flag (maps: %q)", name, maps)
+	}
+	flag := fields(maps[keyed])[2]
+	if got := inBlock(stmts, maps[keyed]); !slices.Contains(got, `"" 0`) || !slices.Contains(got, "default 1") {
+		t.Errorf("%s: %q maps %q, want \"\" 0 and default 1", name, maps[keyed], got)
+	}
+
+	// location / hands a keyed request to @keyed, the only place that
+	// retries a sent POST.
+	root := inBlock(stmts, "location /")
+	if !slices.Contains(root, "error_page 418 = @keyed") {
+		t.Errorf("%s: location / has %q, want error_page 418 = @keyed", name, root)
+	}
+	ifKeyed := "if (" + flag + ")"
+	if !slices.Contains(root, ifKeyed) || !slices.Equal(inBlock(stmts, ifKeyed), []string{"return 418"}) {
+		t.Errorf("%s: location / has %q and %s holds %q, want %s { return 418 }", name, root, ifKeyed, inBlock(stmts, ifKeyed), ifKeyed)
+	}
+	keyedLoc := inBlock(stmts, "location @keyed")
+	if !slices.Contains(keyedLoc, "proxy_pass http://shop") {
+		t.Errorf("%s: location @keyed has %q, want proxy_pass http://shop", name, keyedLoc)
+	}
+	kp := withPrefix(keyedLoc, "proxy_next_upstream ")
+	if len(kp) != 1 || !slices.Equal(fields(kp[0])[1:], append(fields(pnu[0])[1:], "non_idempotent")) {
+		t.Errorf("%s: location @keyed has proxy_next_upstream %q, want the server's %q plus non_idempotent", name, kp, pnu[0])
+	}
+	// A location that sets any proxy_set_header or add_header drops all the
+	// server's (nginx inherits these lists only whole): both locations must
+	// leave them to the server, so a keyed request is proxied like any other.
+	for _, loc := range []string{"location /", "location @keyed"} {
+		for _, d := range inBlock(stmts, loc) {
+			if strings.HasPrefix(d, "proxy_set_header ") || strings.HasPrefix(d, "add_header ") || strings.HasPrefix(d, "proxy_hide_header ") {
+				t.Errorf("%s: %s sets %q, which drops the server's headers there", name, loc, d)
+			}
+		}
+	}
+	// No other location retries a sent POST.
+	for _, s := range stmts {
+		if strings.HasPrefix(s.d, "proxy_next_upstream ") && slices.Contains(fields(s.d), "non_idempotent") &&
+			(len(s.blocks) == 0 || s.blocks[len(s.blocks)-1] != "location @keyed") {
+			t.Errorf("%s: %q in %q retries unkeyed POSTs", name, s.d, s.blocks)
+		}
 	}
 }
 

@@ -75,10 +75,15 @@ func startLoad(t *testing.T, c *cluster.Cluster, n int) *load {
 // it retries with the same idempotency key until the shop answers 200, and
 // counts every answer that was not one.
 func (l *load) add(t *testing.T, c *cluster.Cluster, s *shopper, pid string) {
-	form := url.Values{"product_id": {pid}, "idempotency_key": {testenv.RandomName("idem-")}}
+	// The key goes where the add-to-cart form puts it: in the action's
+	// query string, where nginx sees it and so may send the request to
+	// another replica after one died holding it, and in a hidden field.
+	key := testenv.RandomName("idem-")
+	form := url.Values{"product_id": {pid}, "idempotency_key": {key}}
+	path := "/cart/items?idempotency_key=" + url.QueryEscape(key)
 	for try := 0; try < 20; try++ {
 		l.requests.Add(1)
-		r, err := s.b.Try(testenv.PostRequest(t, c.URL, "/cart/items", form, s.b.CSRF(), true))
+		r, err := s.b.Try(testenv.PostRequest(t, c.URL, path, form, s.b.CSRF(), true))
 		if err == nil && r.StatusCode == http.StatusOK {
 			s.want[pid]++
 			s.adds++
