@@ -110,7 +110,11 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 			return nil, err
 		}
 	}
-	if cfg.SessionStore == config.StoreRedis {
+	k, err := kindOf(cfg.SessionStore)
+	if err != nil {
+		return nil, err
+	}
+	if k.redis {
 		if p.Redis, err = platformredis.OpenLimited(ctx, cfg.RedisURL, cfg.RedisMaxConnections); err != nil {
 			return nil, err
 		}
@@ -152,14 +156,16 @@ func New(cfg config.Config, logger *slog.Logger, p Pools, opts Options) (*App, e
 	if p.DB == nil {
 		return nil, errors.New("app: no database pool")
 	}
-	st, err := storesFor(cfg, p)
+	k, err := kindOf(cfg.SessionStore)
 	if err != nil {
 		return nil, err
 	}
-	if cfg.SessionStore == config.StoreMemory {
-		logger.Warn("SESSION_STORE=memory keeps sessions and carts in this process: " +
-			"with more than one replica, users lose their login and cart as requests move between replicas. " +
-			"Use it only to see that happen (workshops).")
+	if k.redis && p.Redis == nil {
+		return nil, fmt.Errorf("app: session store %s needs a redis pool", cfg.SessionStore)
+	}
+	st := k.stores(cfg, p)
+	if k.warning != "" {
+		logger.Warn(k.warning)
 	}
 	m := opts.Metrics
 	a := &App{Config: cfg, Logger: logger, Pools: p, Metrics: m, Checks: st.checks}
@@ -231,40 +237,73 @@ type stores struct {
 	checks   []Check
 }
 
-// storesFor is the one place that turns the store kind into stores: a new
-// kind (Sentinel, Cluster, PgBouncer) is added here and nowhere else.
-func storesFor(cfg config.Config, p Pools) (stores, error) {
-	pg := Check{Name: "postgres", Ping: p.DB.Ping}
-	switch cfg.SessionStore {
+// kind is what one store kind needs and builds.
+type kind struct {
+	// redis: the kind keeps its state in Redis; Open connects to it.
+	redis bool
+	// warning, when set, is logged at start.
+	warning string
+	// stores builds the kind's stores on the pools.
+	stores func(cfg config.Config, p Pools) stores
+	// cleanup lists the kind's own expiry steps, beside the PostgreSQL
+	// tables every kind sweeps.
+	cleanup func(cfg config.Config, p Pools) []cleanup.Step
+}
+
+// kindOf is the one place that turns the store kind into what it needs and
+// builds: a new kind (Sentinel, Cluster, PgBouncer) is added here and
+// nowhere else.
+func kindOf(k config.Kind) (kind, error) {
+	switch k {
 	case config.StoreRedis:
-		if p.Redis == nil {
-			return stores{}, errors.New("app: session store redis needs a redis pool")
-		}
-		return stores{
-			sessions: session.RedisBackend(p.Redis, cfg.RedisKeyPrefix),
-			carts:    cart.NewRedisStore(p.Redis, cfg.RedisKeyPrefix, cfg.CartTTL).WithGuestTTL(cfg.GuestCartTTL()),
-			failures: throttle.NewRedisStore(p.Redis, cfg.RedisKeyPrefix),
-			checks: []Check{pg, {Name: "redis", Ping: func(ctx context.Context) error {
-				return platformredis.Ping(ctx, p.Redis)
-			}}},
+		return kind{
+			redis: true,
+			stores: func(cfg config.Config, p Pools) stores {
+				return stores{
+					sessions: session.RedisBackend(p.Redis, cfg.RedisKeyPrefix),
+					carts:    cart.NewRedisStore(p.Redis, cfg.RedisKeyPrefix, cfg.CartTTL).WithGuestTTL(cfg.GuestCartTTL()),
+					failures: throttle.NewRedisStore(p.Redis, cfg.RedisKeyPrefix),
+					checks: []Check{postgresCheck(p), {Name: "redis", Ping: func(ctx context.Context) error {
+						return platformredis.Ping(ctx, p.Redis)
+					}}},
+				}
+			},
+			cleanup: func(cfg config.Config, p Pools) []cleanup.Step {
+				return []cleanup.Step{{Name: StepIndexEntries, Delete: func(ctx context.Context, limit int) (int64, error) {
+					return session.PruneRedisIndexes(ctx, p.Redis, cfg.RedisKeyPrefix, limit)
+				}}}
+			},
 		}, nil
 	case config.StorePostgres:
-		return stores{
-			sessions: session.PostgresBackend(p.DB),
-			carts:    cart.NewPostgresStore(p.DB),
-			failures: throttle.NewPostgresStore(p.DB),
-			checks:   []Check{pg},
+		return kind{
+			stores: func(cfg config.Config, p Pools) stores {
+				return stores{
+					sessions: session.PostgresBackend(p.DB),
+					carts:    cart.NewPostgresStore(p.DB),
+					failures: throttle.NewPostgresStore(p.DB),
+					checks:   []Check{postgresCheck(p)},
+				}
+			},
 		}, nil
 	case config.StoreMemory:
-		return stores{
-			sessions: session.MemoryBackend(),
-			carts:    cart.NewMemoryStore(cfg.CartTTL).WithGuestTTL(cfg.GuestCartTTL()),
-			failures: throttle.NewMemoryStore(),
-			checks:   []Check{pg},
+		return kind{
+			warning: "SESSION_STORE=memory keeps sessions and carts in this process: " +
+				"with more than one replica, users lose their login and cart as requests move between replicas. " +
+				"Use it only to see that happen (workshops).",
+			stores: func(cfg config.Config, p Pools) stores {
+				return stores{
+					sessions: session.MemoryBackend(),
+					carts:    cart.NewMemoryStore(cfg.CartTTL).WithGuestTTL(cfg.GuestCartTTL()),
+					failures: throttle.NewMemoryStore(),
+					checks:   []Check{postgresCheck(p)},
+				}
+			},
 		}, nil
 	}
-	return stores{}, fmt.Errorf("app: unknown session store %q", cfg.SessionStore)
+	return kind{}, fmt.Errorf("app: unknown session store %q", k)
 }
+
+func postgresCheck(p Pools) Check { return Check{Name: "postgres", Ping: p.DB.Ping} }
 
 // shopSecret is the secret the replicas share, JWT_SECRET: it signs API
 // tokens, and keys (derived from it) sign the tokens minted for new

@@ -32,7 +32,7 @@ const (
 // CleanupSteps lists what expires, each deleted by the package that owns
 // it. The PostgreSQL tables are swept whatever SESSION_STORE says, as they
 // always were (a replica may have written them under another setting);
-// the Redis session indexes only when Redis is the store.
+// then the store kind's own steps (the Redis session indexes).
 func CleanupSteps(cfg config.Config, db *pgxpool.Pool, pool *redis.Pool) []cleanup.Step {
 	carts := cart.NewPostgresStore(db)
 	steps := []cleanup.Step{
@@ -45,10 +45,8 @@ func CleanupSteps(cfg config.Config, db *pgxpool.Pool, pool *redis.Pool) []clean
 		{Name: StepIdempotencyKeys, Delete: carts.DeleteExpiredKeys},
 		{Name: StepLoginFailures, Delete: throttle.NewPostgresStore(db).DeleteExpired},
 	}
-	if cfg.SessionStore == config.StoreRedis {
-		steps = append(steps, cleanup.Step{Name: StepIndexEntries, Delete: func(ctx context.Context, limit int) (int64, error) {
-			return session.PruneRedisIndexes(ctx, pool, cfg.RedisKeyPrefix, limit)
-		}})
+	if k, err := kindOf(cfg.SessionStore); err == nil && k.cleanup != nil {
+		steps = append(steps, k.cleanup(cfg, Pools{DB: db, Redis: pool})...)
 	}
 	return steps
 }
