@@ -48,16 +48,30 @@ func (s *RedisStore) ttlMS(k Key) int64 {
 	return s.ttl.Milliseconds()
 }
 
-// addScript: KEYS[1] cart and, for an add at most once, KEYS[2] its
-// idempotency key; ARGV product, qty, max, ttl ms, idempotency ttl ms,
-// request fingerprint. Returns {applied, quantity}; applied is -1 when the
-// key was recorded for another request (a key written before fingerprints
-// holds '1' and counts as the same request). The number of keys is passed
-// per call (redigo's key count -1), so that one script serves both adds and
-// every key it touches is declared.
-var addScript = redis.NewScript(-1, `
-if #KEYS == 2 and not redis.call('SET', KEYS[2], ARGV[6], 'NX', 'PX', ARGV[5]) then
-  local fp = redis.call('GET', KEYS[2])
+// keepGen is Lua shared by the scripts that write lines: the cart's
+// generation key lives as long as the cart. It is made at the cart's first
+// line from Redis's clock (milliseconds), so a generation is never reused
+// after the key expired, and every write moves its expiry with the cart's.
+// A read (snapshotScript) then writes nothing.
+const keepGen = `
+local function keepgen(gen, ttl)
+  if redis.call('PEXPIRE', gen, ttl) == 0 then
+    local t = redis.call('TIME')
+    redis.call('SET', gen, string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)), 'PX', ttl)
+  end
+end
+`
+
+// addScript: KEYS[1] cart, KEYS[2] its generation and, for an add at most
+// once, KEYS[3] its idempotency key; ARGV product, qty, max, ttl ms,
+// idempotency ttl ms, request fingerprint. Returns {applied, quantity};
+// applied is -1 when the key was recorded for another request (a key
+// written before fingerprints holds '1' and counts as the same request).
+// The number of keys is passed per call (redigo's key count -1), so that
+// one script serves both adds and every key it touches is declared.
+var addScript = redis.NewScript(-1, keepGen+`
+if #KEYS == 3 and not redis.call('SET', KEYS[3], ARGV[6], 'NX', 'PX', ARGV[5]) then
+  local fp = redis.call('GET', KEYS[3])
   if fp and fp ~= ARGV[6] and fp ~= '1' then return {-1, 0} end
   local cur = redis.call('HGET', KEYS[1], ARGV[1])
   return {0, tonumber(cur) or 0}
@@ -68,20 +82,25 @@ if n > tonumber(ARGV[3]) then
   redis.call('HSET', KEYS[1], ARGV[1], n)
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
+keepgen(KEYS[2], ARGV[4])
 return {1, n}`)
 
-// setScript: KEYS[1] cart, ARGV product, qty (0 removes), ttl ms.
-var setScript = redis.NewScript(1, `
+// setScript: KEYS[1] cart, KEYS[2] its generation; ARGV product, qty (0
+// removes), ttl ms.
+var setScript = redis.NewScript(2, keepGen+`
 if tonumber(ARGV[2]) == 0 then
   redis.call('HDEL', KEYS[1], ARGV[1])
 else
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  keepgen(KEYS[2], ARGV[3])
 end
 return 1`)
 
-// mergeScript: KEYS[1] from, KEYS[2] to, ARGV max, ttl ms.
-var mergeScript = redis.NewScript(2, `
+// mergeScript: KEYS[1] from, KEYS[2] to, KEYS[3] to's generation, KEYS[4]
+// from's generation; ARGV max, ttl ms. The source goes, with its
+// generation.
+var mergeScript = redis.NewScript(4, keepGen+`
 local lines = redis.call('HGETALL', KEYS[1])
 if #lines == 0 then return 0 end
 local max = tonumber(ARGV[1])
@@ -89,24 +108,22 @@ for i = 1, #lines, 2 do
   local n = redis.call('HINCRBY', KEYS[2], lines[i], lines[i+1])
   if n > max then redis.call('HSET', KEYS[2], lines[i], max) end
 end
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[4])
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
+keepgen(KEYS[3], ARGV[2])
 return #lines / 2`)
 
 // snapshotScript: KEYS[1] cart, KEYS[2] generation, ARGV ttl ms. Returns
-// {generation, lines}. A cart with lines but no generation key yet gets one
-// from Redis's clock (milliseconds), so a generation is never reused after
-// the key expired.
-var snapshotScript = redis.NewScript(2, `
+// {generation, lines}, and writes nothing: the writes keep the generation
+// (keepGen). Only a cart stored before they did, with lines and no
+// generation key, gets one here, once.
+var snapshotScript = redis.NewScript(2, keepGen+`
 local lines = redis.call('HGETALL', KEYS[1])
 if #lines == 0 then return {0, lines} end
 local g = redis.call('GET', KEYS[2])
 if not g then
-  local t = redis.call('TIME')
-  g = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
-  redis.call('SET', KEYS[2], g, 'PX', ARGV[1])
-else
-  redis.call('PEXPIRE', KEYS[2], ARGV[1])
+  keepgen(KEYS[2], ARGV[1])
+  g = redis.call('GET', KEYS[2])
 end
 return {g, lines}`)
 
@@ -154,17 +171,17 @@ func (s *RedisStore) Lines(ctx context.Context, key Key) ([]Line, error) {
 
 // Add implements Store.
 func (s *RedisStore) Add(ctx context.Context, key Key, productID int64, qty int) (int, error) {
-	n, _, err := s.add(ctx, redis.Args{1, s.key(key)}, key, productID, qty)
+	n, _, err := s.add(ctx, redis.Args{2, s.key(key), s.genKey(key)}, key, productID, qty)
 	return n, err
 }
 
 // AddOnce implements Store.
 func (s *RedisStore) AddOnce(ctx context.Context, key Key, productID int64, qty int, idem string) (int, bool, error) {
-	return s.add(ctx, redis.Args{2, s.key(key), s.idemPrefix + idemKey(key, idem)}, key, productID, qty)
+	return s.add(ctx, redis.Args{3, s.key(key), s.genKey(key), s.idemPrefix + idemKey(key, idem)}, key, productID, qty)
 }
 
-// add runs addScript on keys (the key count, the cart, and the
-// idempotency key for an add at most once).
+// add runs addScript on keys (the key count, the cart, its generation, and
+// the idempotency key for an add at most once).
 func (s *RedisStore) add(ctx context.Context, keys redis.Args, key Key, productID int64, qty int) (int, bool, error) {
 	var n int
 	var applied, reused bool
@@ -187,7 +204,7 @@ func (s *RedisStore) add(ctx context.Context, keys redis.Args, key Key, productI
 // Set implements Store.
 func (s *RedisStore) Set(ctx context.Context, key Key, productID int64, qty int) error {
 	return s.do(ctx, "set cart line "+string(key), func(c redis.Conn) error {
-		_, err := setScript.DoContext(ctx, c, s.key(key), productID, qty, s.ttlMS(key))
+		_, err := setScript.DoContext(ctx, c, s.key(key), s.genKey(key), productID, qty, s.ttlMS(key))
 		return err
 	})
 }
@@ -203,7 +220,7 @@ func (s *RedisStore) Remove(ctx context.Context, key Key, productID int64) error
 // Merge implements Store.
 func (s *RedisStore) Merge(ctx context.Context, from, to Key) error {
 	return s.do(ctx, fmt.Sprintf("merge cart %s into %s", from, to), func(c redis.Conn) error {
-		_, err := mergeScript.DoContext(ctx, c, s.key(from), s.key(to), MaxQuantity, s.ttlMS(to))
+		_, err := mergeScript.DoContext(ctx, c, s.key(from), s.key(to), s.genKey(to), s.genKey(from), MaxQuantity, s.ttlMS(to))
 		return err
 	})
 }

@@ -387,9 +387,10 @@ func TestRedisStore(t *testing.T) {
 		}
 
 		keys := testenv.Keys(t, pool, prefix)
-		// Three carts hold lines; the merged source is gone.
-		if len(keys) != 3 {
-			t.Fatalf("keys under %s = %v, want 3 (the merged-away source deleted)", prefix, keys)
+		// Three carts hold lines, each with its generation key; the merged
+		// source is gone, with its generation.
+		if len(keys) != 6 {
+			t.Fatalf("keys under %s = %v, want 6 (the merged-away source and its generation deleted)", prefix, keys)
 		}
 		for _, k := range keys {
 			if !strings.HasPrefix(k, prefix) {
@@ -409,7 +410,8 @@ func TestRedisStore(t *testing.T) {
 		ctx := context.Background()
 		key := newKey()
 		mustAdd(t, s, key, 1, 1)
-		k := onlyKey(t, pool, prefix)
+		k := onlyKey(t, pool, prefix+"cart:")
+		gen := onlyKey(t, pool, prefix+"cartgen:")
 
 		changes := []struct {
 			name string
@@ -427,11 +429,27 @@ func TestRedisStore(t *testing.T) {
 		}
 		for _, c := range changes {
 			shortenTTL(t, pool, k, time.Minute)
+			shortenTTL(t, pool, gen, time.Minute)
 			if err := c.do(); err != nil {
 				t.Fatalf("%s: %v", c.name, err)
 			}
-			if got := pttl(t, pool, k); got <= time.Minute || got > ttl {
-				t.Errorf("after %s PTTL = %v, want it pushed back to (1m, %v]", c.name, got, ttl)
+			// The generation lives as long as its cart: a write moves
+			// both, so that a read has nothing to write.
+			for _, key := range []string{k, gen} {
+				if got := pttl(t, pool, key); got <= time.Minute || got > ttl {
+					t.Errorf("after %s PTTL %s = %v, want it pushed back to (1m, %v]", c.name, key, got, ttl)
+				}
+			}
+		}
+		// A read changes nothing.
+		shortenTTL(t, pool, k, time.Minute)
+		shortenTTL(t, pool, gen, time.Minute)
+		if _, _, err := s.Snapshot(ctx, key); err != nil {
+			t.Fatal(err)
+		}
+		for _, key := range []string{k, gen} {
+			if got := pttl(t, pool, key); got > time.Minute {
+				t.Errorf("a snapshot moved the expiry of %s to %v: a read must not write", key, got)
 			}
 		}
 	})
