@@ -181,6 +181,40 @@ func TestComposeTopology(t *testing.T) {
 				t.Errorf("redis healthcheck = %q, want redis-cli ping", hc)
 			}
 		}},
+		{"redis keeps sessions and carts in an append-only file on a named volume", func(t *testing.T) {
+			s := service(t, p, "redis")
+			cmd := []string(s.Command)
+			if len(cmd) != 2 || cmd[0] != "redis-server" {
+				t.Fatalf("redis command = %q, want [redis-server CONFIG]", cmd)
+			}
+			var conf, data bool
+			for _, v := range s.Volumes {
+				switch v.Target {
+				case cmd[1]:
+					conf = true
+					if want := filepath.Join(root(t), "deploy", "redis", "redis.conf"); v.Type != types.VolumeTypeBind || v.Source != want || !v.ReadOnly {
+						t.Errorf("%s is a %s mount of %s (read-only %v), want a read-only bind of %s", v.Target, v.Type, v.Source, v.ReadOnly, want)
+					}
+				case "/data":
+					data = true
+					if _, ok := p.Volumes[v.Source]; v.Type != types.VolumeTypeVolume || !ok {
+						t.Errorf("/data is a %s mount of %q, want a declared named volume", v.Type, v.Source)
+					}
+				}
+			}
+			if !conf {
+				t.Errorf("nothing is mounted at %s, the config redis-server is given", cmd[1])
+			}
+			if !data {
+				t.Error("redis mounts nothing at /data: its append-only file dies with the container")
+			}
+			got := redisDirectives(t, filepath.Join(root(t), "deploy", "redis", "redis.conf"))
+			for k, want := range map[string]string{"appendonly": "yes", "appendfsync": "everysec"} {
+				if got[k] != want {
+					t.Errorf("deploy/redis/redis.conf: %s = %q, want %q", k, got[k], want)
+				}
+			}
+		}},
 		{"migrate runs migrate up once and is not restarted", func(t *testing.T) {
 			s := service(t, p, "migrate")
 			if got := []string(s.Command); !slices.Equal(got, []string{"migrate", "up"}) {
@@ -542,6 +576,22 @@ func upstreamServers(t *testing.T, path, name string) []string {
 		}
 	}
 	return servers
+}
+
+// redisDirectives reads a redis.conf: directive name (lower case) to the
+// rest of its line, the last one winning as in Redis.
+func redisDirectives(t *testing.T, path string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for line := range strings.Lines(string(mustRead(t, path))) {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, _ := strings.Cut(line, " ")
+		out[strings.ToLower(k)] = strings.TrimSpace(v)
+	}
+	return out
 }
 
 func TestNginxConf(t *testing.T) {

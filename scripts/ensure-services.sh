@@ -29,6 +29,10 @@
 #   4. otherwise print the install command and fail.
 # Whatever it starts privately is recorded under .run/ for `--stop`
 # (`make down`); what it starts of the machine's own services it leaves running.
+# A private Redis keeps sessions and carts in an append-only file
+# (deploy/redis/redis.conf, as compose's Redis does), so restarting it loses
+# nothing; the machine's own Redis is started as the machine starts it and
+# keeps nothing on disk.
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -56,6 +60,9 @@ done
 
 PG_DIR="$RUN_DIR/postgres"
 REDIS_DIR="$RUN_DIR/redis"
+# Persistence of the private Redis (AOF, fsync every second); compose's Redis
+# runs the same file.
+REDIS_CONF="$ROOT/deploy/redis/redis.conf"
 # Set when this run installed PostgreSQL, so configuring its fresh cluster for
 # local trust is ours to do; a cluster someone else set up is left alone.
 PG_INSTALLED_MARK="$RUN_DIR/postgresql-installed-by-shop"
@@ -330,6 +337,21 @@ redis_ok() {
 	[ "${reply%$'\r'}" = +PONG ]
 }
 
+# private_redis_persist URL: a private Redis an earlier version of this
+# script started kept nothing on disk; turn its append-only file on now (the
+# settings of deploy/redis/redis.conf), rather than wait for a restart that
+# would lose what it holds.
+private_redis_persist() {
+	have redis-cli || return 0
+	local aof
+	aof=$(redis-cli -u "$1" --no-auth-warning config get appendonly 2>/dev/null | sed -n 2p) || return 0
+	[ "$aof" = no ] || return 0
+	step "turning on the append-only file of the private Redis (deploy/redis/redis.conf)"
+	redis-cli -u "$1" --no-auth-warning config set appendfsync everysec >/dev/null 2>&1 &&
+		redis-cli -u "$1" --no-auth-warning config set appendonly yes >/dev/null 2>&1 ||
+		warn "could not turn on the private Redis's append-only file; restart it with make down && make up"
+}
+
 private_redis_port() {
 	read_pid "$REDIS_DIR/redis.pid" >/dev/null || return 1
 	cat "$REDIS_DIR/port"
@@ -357,6 +379,7 @@ ensure_redis() {
 		U_HOST=$host U_PORT=$pport
 		if redis_ok "$(url_join)"; then
 			REDIS_URL_OUT=$(url_join)
+			private_redis_persist "$REDIS_URL_OUT"
 			return 0
 		fi
 		parse_url "$url"
@@ -387,9 +410,11 @@ ensure_redis() {
 	fi
 
 	port_open "$host" "$port" && port=$(free_port $((port + 1)))
-	step "starting a private Redis on 127.0.0.1:$port (files in .run/redis)"
+	step "starting a private Redis on 127.0.0.1:$port (files in .run/redis, append-only file on)"
 	mkdir -p "$REDIS_DIR"
-	redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+	# The shop's own Redis keeps sessions and carts across its restarts: the
+	# persistence settings compose's Redis uses too (deploy/redis/redis.conf).
+	redis-server "$REDIS_CONF" --daemonize yes --bind 127.0.0.1 --port "$port" \
 		--dir "$REDIS_DIR" --pidfile "$REDIS_DIR/redis.pid" --logfile "$REDIS_DIR/redis.log" >&2 9>&- ||
 		die "redis-server did not start; see .run/redis/redis.log"
 	echo "$port" >"$REDIS_DIR/port"
