@@ -12,8 +12,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -304,28 +302,9 @@ func (c *Cluster) dumpLogs(tb testing.TB) {
 	}
 }
 
-// FreePorts finds n consecutive free loopback ports and returns the first.
+// FreePorts finds n consecutive free loopback ports and returns the first
+// (testenv.FreePorts).
 func FreePorts(tb testing.TB, n int) int {
 	tb.Helper()
-	for range 200 {
-		// Below Linux's ephemeral range (32768 up): a port found free
-		// there can be taken, before the replica binds it, as the local
-		// port of any outgoing connection (to Redis, to PostgreSQL, of
-		// nginx) on this busy machine.
-		base := 10000 + rand.IntN(22000-n)
-		ok := true
-		for p := base; p < base+n && ok; p++ {
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				ok = false
-				continue
-			}
-			ln.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	tb.Fatalf("no %d consecutive free ports", n)
-	return 0
+	return testenv.FreePorts(tb, n)
 }
