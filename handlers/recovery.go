@@ -100,7 +100,7 @@ func (h *authHandler) resetForm(c echo.Context) error {
 		return err
 	}
 	if !ok {
-		return h.formError(c, account.ErrBadResetToken, p, map[string]string{"token": token})
+		return h.formError(c, badTokenField(account.ErrBadResetToken), p, map[string]string{"token": token})
 	}
 	p.Form = &Form{Values: map[string]string{"token": token}}
 	return h.html(c, http.StatusOK, p)
