@@ -155,6 +155,11 @@ func (s *Shop) Start(tb testing.TB, o Options) *Cluster {
 		"SHUTDOWN_TIMEOUT":       "10s",
 		"READY_TIMEOUT":          "30",
 		"LOG_FORMAT":             "json",
+		// make up's Mailpit listens on fixed ports; a test that wants
+		// mail starts its own (testenv.MustMailpit) and passes SMTP_URL
+		// and PUBLIC_URL in Env.
+		"MAILPIT":    "off",
+		"PUBLIC_URL": fmt.Sprintf("http://127.0.0.1:%d", port),
 	}
 	for k, v := range o.Env {
 		vars[k] = v
