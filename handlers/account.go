@@ -9,6 +9,7 @@ import (
 
 	"github.com/the-shop/shop/internal/account"
 	"github.com/the-shop/shop/internal/apperr"
+	"github.com/the-shop/shop/internal/cart"
 	"github.com/the-shop/shop/internal/session"
 	"github.com/the-shop/shop/internal/throttle"
 	"github.com/the-shop/shop/views"
@@ -38,6 +39,10 @@ func (h *accountHandler) newEpoch(c echo.Context, uid, epoch int64) {
 // SessionsData is the Data of the "sessions" page.
 type SessionsData struct {
 	Sessions []SessionRow
+	// Email and Verified: the account's address and whether its owner
+	// confirmed it.
+	Email    string
+	Verified bool
 }
 
 // SessionRow is one live session as the page and the JSON show it.
@@ -56,6 +61,8 @@ type SessionRow struct {
 
 type sessionsJSON struct {
 	Sessions []SessionRow `json:"sessions"`
+	// EmailVerified is set on GET /account/sessions only.
+	EmailVerified *bool `json:"email_verified,omitempty"`
 }
 
 // requireUser returns the signed-in account's id, or the login_required
@@ -117,18 +124,24 @@ func (h *accountHandler) sessionsJSON(c echo.Context) func() (any, error) {
 
 // sessionsPage answers GET /account/sessions.
 func (h *accountHandler) sessionsPage(c echo.Context) error {
-	if _, err := h.requireUser(c); err != nil {
+	uid, err := h.requireUser(c)
+	if err != nil {
 		return err
 	}
 	rows, err := h.rows(c)
 	if err != nil {
 		return err
 	}
+	u, err := h.accounts.Get(c.Request().Context(), uid)
+	if err != nil {
+		return err
+	}
 	if wantsJSON(c) {
-		return h.json(c, http.StatusOK, sessionsJSON{Sessions: rows})
+		v := u.Verified()
+		return h.json(c, http.StatusOK, sessionsJSON{Sessions: rows, EmailVerified: &v})
 	}
 	p := h.newPage(c, "sessions", "Your sessions")
-	p.Data = SessionsData{Sessions: rows}
+	p.Data = SessionsData{Sessions: rows, Email: u.Email, Verified: u.Verified()}
 	return h.html(c, http.StatusOK, p)
 }
 
@@ -215,4 +228,63 @@ func (h *accountHandler) changePassword(c echo.Context) error {
 		msg += fmt.Sprintf(" %s signed out.", views.Plural(n, "other session", "other sessions"))
 	}
 	return h.done(c, "/account/sessions", msg, h.sessionsJSON(c))
+}
+
+// deleteForm answers GET /account/delete.
+func (h *accountHandler) deleteForm(c echo.Context) error {
+	if _, err := h.requireUser(c); err != nil {
+		return err
+	}
+	return h.html(c, http.StatusOK, h.newPage(c, "delete", "Delete your account"))
+}
+
+// deleteAccount answers POST /account/delete: with the right password
+// (throttled like a password change's current password), the account
+// goes, and with it every session, API token and cart; its orders stay,
+// anonymized.
+//
+// The order is what makes it safe without one transaction across
+// PostgreSQL and Redis. First one PostgreSQL transaction checks the
+// password, deletes the account's PostgreSQL cart, anonymizes its orders
+// and deletes the account row: from its commit on, every session and API
+// token of the account is refused on every replica (the account is gone;
+// the row's trigger tells the replicas' identity caches at once), so
+// nothing later can act for the account. Only then is the rest tidied,
+// outside the transaction: the other sessions and this one are deleted and
+// the cart in Redis cleared. If a tidy step fails, what it leaves is
+// unreachable (refused sessions; a cart keyed by the deleted account's
+// random public id, which no new account gets) and expires on its own.
+// The other order would be unsafe: sessions ended first and a failing
+// delete would leave the owner signed out of an account that still exists,
+// which is harmless, but a cart cleared first and the deletion then
+// refused (a wrong password raced with a password change) would lose the
+// cart of an account that stays.
+func (h *accountHandler) deleteAccount(c echo.Context) error {
+	uid, err := h.requireUser(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	var u account.User
+	err = h.guard.CurrentPassword(ctx, c.RealIP(), uid, account.ErrWrongPasswordToDelete, func() error {
+		var err error
+		u, err = h.accounts.Delete(ctx, uid, c.FormValue("password"))
+		return err
+	})
+	if err := retryAfter(c, err); err != nil {
+		return h.formError(c, err, h.newPage(c, "delete", "Delete your account"), nil)
+	}
+	h.identities.Forget(uid)
+	sess := sessionOf(c)
+	if _, err := sess.RevokeOthers(ctx); err != nil {
+		h.logger.WarnContext(ctx, "tidy sessions of a deleted account", "err", err)
+	}
+	if err := h.carts.Clear(ctx, cart.AccountKey(u.PublicID)); err != nil {
+		h.logger.WarnContext(ctx, "clear the cart of a deleted account", "err", err)
+	}
+	if err := sess.Logout(ctx); err != nil {
+		return err
+	}
+	msg := "Your account has been deleted. Thank you for shopping with us."
+	return h.done(c, "/", msg, func() (any, error) { return messageJSON{Message: msg}, nil })
 }

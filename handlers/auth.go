@@ -22,6 +22,13 @@ type authHandler struct {
 	secureCookies bool
 	// home builds the JSON of GET /, the page every auth form leads to.
 	home func(ctx context.Context) (any, error)
+	// The routes of mailed links (recovery.go).
+	identities *account.Identities
+	mails      *mailer
+	// resetsPerIP limits reset requests per client address (429, which
+	// tells nothing about the account); resetMails limits reset and
+	// verification mails per account, silently for resets (nil: no limit).
+	resetsPerIP, resetMails *throttle.Rate
 }
 
 func (h *authHandler) homeJSON(c echo.Context) func() (any, error) {
@@ -65,7 +72,12 @@ func (h *authHandler) signup(c echo.Context) error {
 	if err := rememberDevice(c, h.guard, u.Email, h.secureCookies); err != nil {
 		return err
 	}
-	return h.done(c, "/", "Welcome! Your account is ready.", h.homeJSON(c))
+	// The account works without a confirmed email; a mail that could not
+	// be queued is sent again from the account page.
+	if err := h.sendVerify(c, u); err != nil {
+		h.logger.ErrorContext(ctx, "queue the verification mail", "err", err)
+	}
+	return h.done(c, "/", "Welcome! Your account is ready. We sent you a link to confirm your email address.", h.homeJSON(c))
 }
 
 // login answers POST /login (form next: where to go afterwards, a local
@@ -80,6 +92,7 @@ func (h *authHandler) login(c echo.Context) error {
 	if err := h.startSession(c, u, c.FormValue("remember_me") != ""); err != nil {
 		return err
 	}
+	h.newDevice(c, u, deviceOf(c))
 	if err := rememberDevice(c, h.guard, u.Email, h.secureCookies); err != nil {
 		return err
 	}

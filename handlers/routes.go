@@ -30,6 +30,14 @@ const (
 	routeRevokeOthers    = "account.sessions.revoke-others"
 	routePasswordForm    = "account.password.form"
 	routePassword        = "account.password"
+	routeDeleteForm      = "account.delete.form"
+	routeDelete          = "account.delete"
+	routeVerify          = "account.verify"
+	routeVerifyResend    = "account.verify.resend"
+	routeForgotForm      = "password.forgot.form"
+	routeForgot          = "password.forgot"
+	routeResetForm       = "password.reset.form"
+	routeReset           = "password.reset"
 	routeHealthz         = "healthz"
 	routeReadyz          = "readyz"
 	routeStatic          = "static"
@@ -70,6 +78,15 @@ func (s *server) routes(e *echo.Echo) {
 	b.POST("/account/sessions/:id/revoke", s.account.revoke, noStore).Name = routeRevokeSession
 	b.GET("/account/password", s.account.passwordForm, noStore).Name = routePasswordForm
 	b.POST("/account/password", s.account.changePassword, noStore).Name = routePassword
+	b.GET("/account/delete", s.account.deleteForm, noStore).Name = routeDeleteForm
+	b.POST("/account/delete", s.account.deleteAccount, noStore).Name = routeDelete
+	b.GET("/account/verify", s.auth.verify, noStore).Name = routeVerify
+	b.POST("/account/verify/resend", s.auth.resendVerify, noStore).Name = routeVerifyResend
+	// The reset pages carry a live token: no-store keeps it out of caches.
+	b.GET("/password/forgot", s.auth.forgotForm).Name = routeForgotForm
+	b.POST("/password/forgot", s.auth.forgot).Name = routeForgot
+	b.GET("/password/reset", s.auth.resetForm, noStore).Name = routeResetForm
+	b.POST("/password/reset", s.auth.reset, noStore).Name = routeReset
 	b.POST("/checkout", s.orders.checkout, noStore).Name = routeCheckout
 	b.GET("/orders", s.orders.list, noStore).Name = routeOrders
 	b.GET("/orders/:id", s.orders.show, noStore).Name = routeOrder

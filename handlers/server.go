@@ -68,7 +68,14 @@ func New(a *app.App, draining *atomic.Bool) (*echo.Echo, error) {
 		system:     &systemHandler{web: w, checks: a.Checks, draining: draining, idleTimeout: cfg.SessionIdleTimeout, logger: logger},
 	}
 	s.account = &accountHandler{web: w, accounts: a.Accounts, identities: a.Identities, guard: a.Guard}
-	s.auth = &authHandler{web: w, accounts: a.Accounts, guard: a.Guard, secureCookies: cfg.SessionCookieSecure, home: s.catalog.catalogJSON}
+	mails, err := newMailer(a.Outbox, cfg.PublicURL, logger)
+	if err != nil {
+		return nil, err
+	}
+	s.auth = &authHandler{
+		web: w, accounts: a.Accounts, guard: a.Guard, secureCookies: cfg.SessionCookieSecure, home: s.catalog.catalogJSON,
+		identities: a.Identities, mails: mails, resetsPerIP: a.ResetsPerIP, resetMails: a.ResetMails,
+	}
 	s.orders = &orderHandler{web: w, orders: a.Orders}
 	s.api = &apiHandler{accounts: a.Accounts, carts: a.Carts, tokens: a.Tokens, guard: a.Guard}
 

@@ -1,6 +1,7 @@
 package handlers_test
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
@@ -93,6 +94,12 @@ func startShop(t testing.TB, b *backend, replica string) *shop {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As cmd/shop serve does: every replica sends queued mails (when the
+	// test gave it an SMTP_URL).
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); a.RunMail(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	return &shop{URL: srv.URL, App: a}

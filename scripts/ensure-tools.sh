@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the programs the tests need besides Go, PostgreSQL and Redis are
 # installed: a C compiler (go test -race needs cgo), nginx (tests of the
-# load-balanced topology) and Chromium (browser tests). Installs the missing ones with apt-get when run as root; otherwise
+# load-balanced topology), Chromium (browser tests) and Mailpit (the mail
+# tests' server, a Go program: go install from the Go module proxy). Installs the missing ones with apt-get when run as root; otherwise
 # says what to install and, unless --require is given, carries on, so tests
 # that need them can say so themselves.
 #
@@ -23,6 +24,21 @@ esac
 has_chromium() {
 	have chromium || have chromium-browser || have google-chrome || have google-chrome-stable
 }
+
+# Mailpit: installed with go install where Go puts programs
+# (testenv.MailpitBinary and scripts/shop.sh look there).
+MAILPIT_VERSION=v1.33.1
+GO=${GO:-$(command -v go 2>/dev/null || echo /usr/local/go/bin/go)}
+gobin=$("$GO" env GOBIN 2>/dev/null || true)
+[ -n "$gobin" ] || gobin="$("$GO" env GOPATH 2>/dev/null)/bin"
+if ! have mailpit && [ ! -x "$gobin/mailpit" ]; then
+	log "installing Mailpit $MAILPIT_VERSION (go install github.com/axllent/mailpit@$MAILPIT_VERSION)"
+	if ! "$GO" install "github.com/axllent/mailpit@$MAILPIT_VERSION"; then
+		log "could not install Mailpit; install it with: go install github.com/axllent/mailpit@$MAILPIT_VERSION"
+		[ "$require" = 1 ] && exit 1
+		warn "going on without Mailpit: the mail tests cannot run"
+	fi
+fi
 
 missing=()
 have cc || have gcc || have clang || missing+=(gcc libc6-dev)

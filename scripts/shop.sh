@@ -5,12 +5,14 @@
 #
 # Usage: scripts/shop.sh up|down|restart|ps|logs
 #
-#   up       ensure PostgreSQL and Redis, build bin/shop, start the replicas
-#            and wait for each /readyz, start nginx and wait for /healthz
-#            through it; stops an earlier `up` first
+#   up       ensure PostgreSQL and Redis, build bin/shop, start Mailpit (the
+#            development mail server: SMTP 127.0.0.1:1025, inbox
+#            http://127.0.0.1:8025), start the replicas and wait for each
+#            /readyz, start nginx and wait for /healthz through it; stops an
+#            earlier `up` first
 #   down     stop what `up` started: nginx, the replicas (SIGTERM, then wait),
-#            and private PostgreSQL/Redis instances under .run/; never the
-#            machine's own services; safe to run twice
+#            Mailpit, and private PostgreSQL/Redis instances under .run/; never
+#            the machine's own services; safe to run twice
 #   restart  rebuild, then restart the replicas one at a time (SIGTERM, wait
 #            until gone, start, wait for /readyz), so the shop stays up
 #   ps       what runs: name, pid, address, state
@@ -27,6 +29,8 @@
 #   pprof on 127.0.0.1:ADMIN_BASE_PORT+N-1; default 19001 when
 #   REPLICA_BASE_PORT is 9001, else each replica picks a free loopback port
 #   and logs it; an ADMIN_ADDR given is passed on unchanged instead),
+#   MAILPIT (on|off; on: start Mailpit unless SMTP_URL names another mail
+#   server), MAILPIT_SMTP (127.0.0.1:1025), MAILPIT_UI (127.0.0.1:8025),
 #   SHOP_BIN (the binary to run; default: build
 #   bin/shop), GO (the go command), and every configuration name of
 #   docs/configuration.md, which reaches the replicas unchanged. `up` remembers
@@ -35,7 +39,7 @@
 #   replicas over to the PostgreSQL store).
 #
 # Files: .run/logs/shop-N.log, .run/pids/shop-N.pid, .run/nginx/ (config, pid,
-# access.log, error.log, cache, temp files).
+# access.log, error.log, cache, temp files), .run/mailpit/ (its mails, log).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -65,8 +69,10 @@ SESSION_REMEMBER_LIFETIME SESSION_TOUCH_INTERVAL SESSION_ENCRYPTION_KEYS
 MIGRATE_ON_START CLEANUP_INTERVAL CART_TTL JWT_SECRET JWT_TTL TRUSTED_PROXIES
 ADMIN_ADDR LOG_FORMAT LOG_LEVEL SHUTDOWN_TIMEOUT REDIS_KEY_PREFIX SESSION_COOKIE_SECURE
 SHOW_SERVED_BY PASSWORD_COST SHOP_ENV LOGIN_MAX_FAILURES LOGIN_MAX_FAILURES_PER_IP
-LOGIN_FAILURE_WINDOW LOGIN_MAX_FAILURES_PER_DEVICE LOGIN_DEVICE_LIFETIME PASSWORD_HASHES_PER_IP"
-STATE_VARS="REPLICAS SESSION_STORE LB PORT REPLICA_BASE_PORT ADMIN_BASE_PORT SHOP_BIN
+LOGIN_FAILURE_WINDOW LOGIN_MAX_FAILURES_PER_DEVICE LOGIN_DEVICE_LIFETIME PASSWORD_HASHES_PER_IP
+SMTP_URL MAIL_FROM MAIL_POLL_INTERVAL PUBLIC_URL PASSWORD_RESETS_PER_HOUR PASSWORD_RESETS_PER_IP"
+MAILPIT_DIR="$RUN_DIR/mailpit"
+STATE_VARS="REPLICAS SESSION_STORE LB PORT REPLICA_BASE_PORT ADMIN_BASE_PORT SHOP_BIN MAILPIT
 DATABASE_URL REDIS_URL $CONFIG_VARS"
 
 # ------------------------------------------------------------------ settings
@@ -253,6 +259,61 @@ stop_app() {
 	stop_replicas
 }
 
+# ------------------------------------------------------------------ mailpit
+
+# MAILPIT_VERSION is the Mailpit `up` installs (go install, from the Go
+# module proxy) when none is on PATH or in Go's bin directory.
+MAILPIT_VERSION=v1.33.1
+
+# find_mailpit: sets MAILPIT_BIN, installing Mailpit with `go install` when
+# it is missing (scripts/ensure-tools.sh does the same for the tests).
+find_mailpit() {
+	MAILPIT_BIN=$(command -v mailpit 2>/dev/null || true)
+	local gobin
+	gobin=$("${GO:-go}" env GOBIN 2>/dev/null || true)
+	[ -n "$gobin" ] || gobin="$("${GO:-go}" env GOPATH 2>/dev/null)/bin"
+	[ -n "$MAILPIT_BIN" ] || { [ -x "$gobin/mailpit" ] && MAILPIT_BIN="$gobin/mailpit"; } || true
+	[ -n "$MAILPIT_BIN" ] && return 0
+	step "installing Mailpit $MAILPIT_VERSION (go install github.com/axllent/mailpit@$MAILPIT_VERSION)"
+	"${GO:-go}" install "github.com/axllent/mailpit@$MAILPIT_VERSION" ||
+		die "could not install Mailpit; install it with: go install github.com/axllent/mailpit@$MAILPIT_VERSION (or run with MAILPIT=off)"
+	MAILPIT_BIN="$gobin/mailpit"
+}
+
+# start_mailpit: the development mail server, unless MAILPIT=off or
+# SMTP_URL names another one; exports SMTP_URL for the replicas.
+start_mailpit() {
+	[ "${MAILPIT:-on}" != off ] || return 0
+	[ -z "${SMTP_URL:-}" ] || return 0
+	local smtp=${MAILPIT_SMTP:-127.0.0.1:1025} ui=${MAILPIT_UI:-127.0.0.1:8025} pid
+	mkdir -p "$MAILPIT_DIR"
+	if ! read_pid "$MAILPIT_DIR/mailpit.pid" >/dev/null; then
+		port_open "${smtp%:*}" "${smtp##*:}" &&
+			die "$smtp (Mailpit's SMTP) is taken by another program; stop it, choose MAILPIT_SMTP=..., or use it with SMTP_URL=smtp://$smtp"
+		port_open "${ui%:*}" "${ui##*:}" &&
+			die "$ui (Mailpit's inbox) is taken by another program; stop it or choose MAILPIT_UI=..."
+		find_mailpit
+		step "starting Mailpit: SMTP on $smtp, inbox on http://$ui"
+		local launch=(nohup)
+		have setsid && launch+=(setsid)
+		"${launch[@]}" "$MAILPIT_BIN" --smtp "$smtp" --listen "$ui" --database "$MAILPIT_DIR/mailpit.db" \
+			--disable-version-check --smtp-disable-rdns </dev/null >>"$MAILPIT_DIR/mailpit.log" 2>&1 &
+		pid=$!
+		echo "$pid" >"$MAILPIT_DIR/mailpit.pid"
+		proc_start "$pid" >"$MAILPIT_DIR/mailpit.started"
+		wait_http "http://$ui/livez" 20 "$pid" || die "Mailpit did not start; see .run/mailpit/mailpit.log"
+	fi
+	SMTP_URL="smtp://$smtp?tls=none"
+	export SMTP_URL
+}
+
+stop_mailpit() {
+	if read_pid "$MAILPIT_DIR/mailpit.pid" >/dev/null; then
+		step "stopping Mailpit"
+		stop_pid mailpit "$MAILPIT_DIR/mailpit.pid" TERM 10 mailpit
+	fi
+}
+
 app_running() {
 	local n
 	read_pid "$NGINX_DIR/nginx.pid" >/dev/null && return 0
@@ -386,6 +447,10 @@ cmd_up() {
 		JWT_SECRET=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 		export JWT_SECRET
 	fi
+	# Links in mails point here (not to a replica's own port).
+	: "${PUBLIC_URL:=http://localhost:$PORT}"
+	export PUBLIC_URL
+	start_mailpit
 	if [ "$SESSION_STORE" = memory ] && [ "$REPLICAS" -gt 1 ]; then
 		warn "SESSION_STORE=memory with $REPLICAS replicas: each keeps its own sessions, so logins and carts get lost between them (the workshop's pitfall)"
 	fi
@@ -408,6 +473,9 @@ cmd_up() {
 
 	log ""
 	log "The shop runs at http://localhost:$PORT (LB=$LB, SESSION_STORE=$SESSION_STORE, $REPLICAS replicas)"
+	if read_pid "$MAILPIT_DIR/mailpit.pid" >/dev/null; then
+		log "Its mails (password resets, email confirmations, new sign-ins) arrive at http://${MAILPIT_UI:-127.0.0.1:8025}"
+	fi
 	cmd_ps >&2
 	log ""
 	log "make ps | make logs | make restart (rolling) | make down"
@@ -418,6 +486,7 @@ cmd_down() {
 	load_state
 	app_running && was=1
 	stop_app
+	stop_mailpit
 	bash "$ROOT/scripts/ensure-services.sh" --stop
 	rm -f "$STATE_FILE"
 	if [ "$was" = 1 ]; then

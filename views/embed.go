@@ -22,6 +22,12 @@ import (
 //go:embed layouts pages partials
 var FS embed.FS
 
+// MailFS holds the plain-text mails (text/template): each mail/NAME.txt
+// defines "subject" and "body".
+//
+//go:embed mail
+var MailFS embed.FS
+
 // Funcs returns the functions the templates call. asset maps a path inside
 // static/ (for example "css/shop.css") to the URL it is served under; the
 // caller decides how (content-hashed names in production, plain relative paths

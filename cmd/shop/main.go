@@ -201,6 +201,9 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if cfg.CleanupInterval > 0 {
 		go a.Cleanup.Schedule(ctx, cfg.CleanupInterval)
 	}
+	// Queued mails go out from every replica; the outbox's row locks keep
+	// two from sending the same one.
+	go a.RunMail(ctx)
 
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()

@@ -49,6 +49,20 @@ type User struct {
 	Epoch     int64
 	Email     string
 	CreatedAt time.Time
+	// VerifiedAt is when the owner followed a link mailed to Email (a
+	// verification or a password reset); nil until then.
+	VerifiedAt *time.Time
+}
+
+// Verified reports whether the account's email is known to reach its owner.
+func (u User) Verified() bool { return u.VerifiedAt != nil }
+
+// userColumns are the columns a User is read from, in fields' order.
+const userColumns = `id, public_id::text, session_epoch, email, created_at, email_verified_at`
+
+// fields are the scan targets of userColumns.
+func (u *User) fields() []any {
+	return []any{&u.ID, &u.PublicID, &u.Epoch, &u.Email, &u.CreatedAt, &u.VerifiedAt}
 }
 
 // Identity is what a session or API token issued to u now must carry.
@@ -137,11 +151,11 @@ func (s *Service) Signup(ctx context.Context, c Credentials) (User, error) {
 	if err != nil {
 		return User{}, fmt.Errorf("hash password: %w", err)
 	}
-	u := User{Email: c.Email}
+	var u User
 	err = s.db.QueryRow(ctx,
-		`INSERT INTO users (email, password_hash) VALUES ($1, $2) RETURNING id, public_id::text, session_epoch, created_at`,
+		`INSERT INTO users (email, password_hash) VALUES ($1, $2) RETURNING `+userColumns,
 		c.Email, string(hash),
-	).Scan(&u.ID, &u.PublicID, &u.Epoch, &u.CreatedAt)
+	).Scan(u.fields()...)
 	if postgres.UniqueViolation(err) {
 		return User{}, apperr.Conflict("email_taken", "Please correct the fields below.",
 			map[string]string{"email": "An account with this email already exists. Log in instead?"})
@@ -169,9 +183,9 @@ func (s *Service) Authenticate(ctx context.Context, c Credentials) (User, error)
 	var u User
 	var hash string
 	err := s.db.QueryRow(ctx,
-		`SELECT id, public_id::text, session_epoch, email, password_hash, created_at FROM users WHERE lower(email) = lower($1)`,
+		`SELECT `+userColumns+`, password_hash FROM users WHERE lower(email) = lower($1)`,
 		c.Email,
-	).Scan(&u.ID, &u.PublicID, &u.Epoch, &u.Email, &hash, &u.CreatedAt)
+	).Scan(append(u.fields(), &hash)...)
 	if err != nil {
 		err = postgres.Error("find user", err, ErrBadCredentials)
 		if errors.Is(err, ErrBadCredentials) {
@@ -188,8 +202,7 @@ func (s *Service) Authenticate(ctx context.Context, c Credentials) (User, error)
 // Get returns the account with id, or ErrNotFound.
 func (s *Service) Get(ctx context.Context, id int64) (User, error) {
 	var u User
-	err := s.db.QueryRow(ctx, `SELECT id, public_id::text, session_epoch, email, created_at FROM users WHERE id = $1`, id).
-		Scan(&u.ID, &u.PublicID, &u.Epoch, &u.Email, &u.CreatedAt)
+	err := s.db.QueryRow(ctx, `SELECT `+userColumns+` FROM users WHERE id = $1`, id).Scan(u.fields()...)
 	if err != nil {
 		return User{}, postgres.Error(fmt.Sprintf("get user %d", id), err, ErrNotFound)
 	}
@@ -200,7 +213,8 @@ func (s *Service) Get(ctx context.Context, id int64) (User, error) {
 // and returns the account's new session epoch. The new password and the
 // new epoch are one statement: every session and API token issued before
 // stops working at the very moment the new password does, so a failure
-// never leaves the one without the other.
+// never leaves the one without the other. A reset link mailed before
+// stops working too.
 func (s *Service) ChangePassword(ctx context.Context, userID int64, current, next string) (epoch int64, err error) {
 	var hash string
 	err = s.db.QueryRow(ctx, `SELECT password_hash FROM users WHERE id = $1`, userID).Scan(&hash)
@@ -218,7 +232,8 @@ func (s *Service) ChangePassword(ctx context.Context, userID int64, current, nex
 		return 0, fmt.Errorf("hash password: %w", err)
 	}
 	err = s.db.QueryRow(ctx,
-		`UPDATE users SET password_hash = $2, session_epoch = session_epoch + 1 WHERE id = $1 RETURNING session_epoch`,
+		`WITH t AS (DELETE FROM account_tokens WHERE user_id = $1 AND purpose = 'reset')
+		UPDATE users SET password_hash = $2, session_epoch = session_epoch + 1 WHERE id = $1 RETURNING session_epoch`,
 		userID, string(newHash)).Scan(&epoch)
 	if err != nil {
 		return 0, postgres.Error(fmt.Sprintf("change password of user %d", userID), err, ErrNotFound)

@@ -23,6 +23,7 @@ import (
 	"github.com/the-shop/shop/internal/catalog"
 	"github.com/the-shop/shop/internal/cleanup"
 	"github.com/the-shop/shop/internal/config"
+	"github.com/the-shop/shop/internal/mail"
 	"github.com/the-shop/shop/internal/metrics"
 	"github.com/the-shop/shop/internal/order"
 	"github.com/the-shop/shop/internal/platform/postgres"
@@ -57,6 +58,16 @@ type App struct {
 	Checks []Check
 	// Cleanup removes what has expired in the configured stores.
 	Cleanup *cleanup.Job
+	// Outbox queues mails; Mailer, when SMTP_URL is set, sends them (Run
+	// it: cmd/shop serve does).
+	Outbox *mail.Outbox
+	Mailer *mail.Sender
+	// ResetsPerIP limits password reset requests per client address
+	// (visible: 429); ResetMails limits the reset mails per account
+	// (silent: the answer must not tell whether the account exists). Nil
+	// when unlimited.
+	ResetsPerIP *throttle.Rate
+	ResetMails  *throttle.Rate
 	// Identities tells whether a session's or token's account identity
 	// is still current, from a cache each replica keeps fresh.
 	Identities *account.Identities
@@ -219,6 +230,22 @@ func New(cfg config.Config, logger *slog.Logger, p Pools, opts Options) (*App, e
 	if cfg.AnonWritesPerMinute > 0 {
 		a.AnonWrites = throttle.NewRate(st.failures, cfg.AnonWritesPerMinute, time.Minute)
 	}
+	a.Outbox = mail.NewOutbox(p.DB)
+	if cfg.SMTPURL != "" {
+		a.Mailer, err = mail.NewSender(a.Outbox, mail.SenderConfig{URL: cfg.SMTPURL, From: cfg.MailFrom, Poll: cfg.MailPollInterval}, logger)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		logger.Warn("SMTP_URL is not set: mails (password resets, email verification, new sign-ins) are queued in PostgreSQL and not sent. " +
+			"Set SMTP_URL (make up runs Mailpit on smtp://127.0.0.1:1025).")
+	}
+	if cfg.PasswordResetsPerIP > 0 {
+		a.ResetsPerIP = throttle.NewRate(st.failures, cfg.PasswordResetsPerIP, time.Hour)
+	}
+	if cfg.PasswordResetsPerHour > 0 {
+		a.ResetMails = throttle.NewRate(st.failures, cfg.PasswordResetsPerHour, time.Hour)
+	}
 	a.Cleanup = &cleanup.Job{
 		DB: p.DB, Steps: CleanupSteps(cfg, p.DB, p.Redis),
 		Batch: cleanup.DefaultBatch, Pause: cleanup.DefaultPause, Logger: logger,
@@ -227,6 +254,15 @@ func New(cfg config.Config, logger *slog.Logger, p Pools, opts Options) (*App, e
 		a.Cleanup.Observer = cleanupMetrics(m)
 	}
 	return a, nil
+}
+
+// RunMail sends queued mails until ctx ends (cmd/shop serve runs it on
+// every replica; they share the work through the outbox's row locks). It
+// returns at once when SMTP_URL is not set.
+func (a *App) RunMail(ctx context.Context) {
+	if a.Mailer != nil {
+		a.Mailer.Run(ctx)
+	}
 }
 
 // stores are the stores of one kind.

@@ -7,9 +7,11 @@ import (
 	"github.com/gomodule/redigo/redis"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/the-shop/shop/internal/account"
 	"github.com/the-shop/shop/internal/cart"
 	"github.com/the-shop/shop/internal/cleanup"
 	"github.com/the-shop/shop/internal/config"
+	"github.com/the-shop/shop/internal/mail"
 	"github.com/the-shop/shop/internal/metrics"
 	"github.com/the-shop/shop/internal/session"
 	"github.com/the-shop/shop/internal/throttle"
@@ -27,6 +29,8 @@ const (
 	StepIdempotencyKeys = "idempotency_keys"
 	StepLoginFailures   = "login_failures"
 	StepIndexEntries    = "session_index_entries"
+	StepAccountTokens   = "account_tokens"
+	StepFailedMails     = "failed_mails"
 )
 
 // CleanupSteps lists what expires, each deleted by the package that owns
@@ -44,6 +48,10 @@ func CleanupSteps(cfg config.Config, db *pgxpool.Pool, pool *redis.Pool) []clean
 		}},
 		{Name: StepIdempotencyKeys, Delete: carts.DeleteExpiredKeys},
 		{Name: StepLoginFailures, Delete: throttle.NewPostgresStore(db).DeleteExpired},
+		{Name: StepAccountTokens, Delete: func(ctx context.Context, limit int) (int64, error) {
+			return account.DeleteExpiredTokens(ctx, db, limit)
+		}},
+		{Name: StepFailedMails, Delete: mail.NewOutbox(db).DeleteFailed},
 	}
 	if k, err := kindOf(cfg.SessionStore); err == nil && k.cleanup != nil {
 		steps = append(steps, k.cleanup(cfg, Pools{DB: db, Redis: pool})...)

@@ -133,6 +133,9 @@ func (s *Service) Merge(ctx context.Context, from, to Key) error {
 	return s.store.Merge(ctx, from, to)
 }
 
+// Clear deletes the whole cart (an account being deleted).
+func (s *Service) Clear(ctx context.Context, key Key) error { return s.store.Clear(ctx, key) }
+
 // Count returns the number of units in a cart, for the header badge, without
 // loading products.
 func (s *Service) Count(ctx context.Context, key Key) (int, error) {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/url"
 	"os"
 	"strconv"
@@ -102,6 +103,23 @@ type Config struct {
 	// DELETE) one client address may make per minute without a login,
 	// counted in the session store kind's store; 0: no limit.
 	AnonWritesPerMinute int
+
+	// SMTPURL is the mail server the replicas' senders hand queued mails
+	// to; "" sends nothing (mails wait in the outbox).
+	SMTPURL string
+	// MailFrom is the From address of every mail.
+	MailFrom string
+	// MailPollInterval is how often a sender looks for mails queued by
+	// other replicas or due for a retry.
+	MailPollInterval time.Duration
+	// PublicURL is the shop's address as a browser reaches it, for the
+	// links in mails (never taken from a request's Host header, which a
+	// client chooses).
+	PublicURL string
+	// PasswordResetsPerHour bounds the reset mails per account and
+	// PasswordResetsPerIP the reset requests per client address, per hour.
+	PasswordResetsPerHour int
+	PasswordResetsPerIP   int
 }
 
 // GuestCartTTL is how long a guest cart lives after its last change: no
@@ -164,6 +182,12 @@ func vars(host string) []Var {
 		{"PASSWORD_COST", "10", "bcrypt cost of new password hashes (4..14)"},
 		{"HSTS_MAX_AGE", "0", "Strict-Transport-Security max-age sent on HTTPS requests (TLS, or X-Forwarded-Proto: https from TRUSTED_PROXIES), as a duration such as 8760h (0: no header; set it only when the whole site is served over HTTPS)"},
 		{"REDIS_MAX_CONNECTIONS", "64", "most connections one replica opens to Redis; requests wait for a free one (1..10000)"},
+		{"SMTP_URL", "", "mail server for the mails the shop queues (password reset, email verification, new sign-in): smtp://[user:password@]host:port[?tls=none|opportunistic|mandatory] or smtps://host:port; `make up` sets smtp://127.0.0.1:1025 (Mailpit) (unset: mails wait in the outbox, unsent)"},
+		{"MAIL_FROM", "The Shop <shop@localhost>", "From address of the shop's mails"},
+		{"MAIL_POLL_INTERVAL", "2s", "how often a replica's mail sender looks for mails queued by other replicas or due for a retry"},
+		{"PUBLIC_URL", "http://localhost:8080", "the shop's address as browsers reach it, for links in mails"},
+		{"PASSWORD_RESETS_PER_HOUR", "3", "password reset mails per account per hour; more requests get the same answer but no mail (0: no limit)"},
+		{"PASSWORD_RESETS_PER_IP", "20", "password reset requests per client address per hour; more answer 429 (0: no limit)"},
 		{"ANON_WRITES_PER_MINUTE", "120", "unsafe requests (POST…) per minute one client address may make without a login, shared by all replicas; more answer 429; loopback clients are not limited (0: no limit)"},
 	}
 }
@@ -226,6 +250,15 @@ func Load(getenv func(string) string) (Config, error) {
 		LoginMaxFailuresPerDevice:  p.intRange("LOGIN_MAX_FAILURES_PER_DEVICE", 0, 1000),
 		LoginDeviceLifetime:        p.duration("LOGIN_DEVICE_LIFETIME", time.Minute),
 		PasswordHashesPerIP:        p.intRange("PASSWORD_HASHES_PER_IP", 0, 100000),
+		SMTPURL:                    p.smtpURL("SMTP_URL"),
+		MailFrom:                   p.str("MAIL_FROM"),
+		MailPollInterval:           p.duration("MAIL_POLL_INTERVAL", 10*time.Millisecond),
+		PublicURL:                  strings.TrimRight(p.url("PUBLIC_URL", "http", "https"), "/"),
+		PasswordResetsPerHour:      p.intRange("PASSWORD_RESETS_PER_HOUR", 0, 1000),
+		PasswordResetsPerIP:        p.intRange("PASSWORD_RESETS_PER_IP", 0, 100000),
+	}
+	if _, err := mail.ParseAddress(c.MailFrom); err != nil {
+		p.fail("MAIL_FROM", fmt.Sprintf("is %q; it accepts an address such as shop@example.com or The Shop <shop@example.com>", c.MailFrom))
 	}
 	c.ShowServedBy = p.boolOr("SHOW_SERVED_BY", c.Env == "development")
 	if c.ReplicaName == "" {
@@ -371,6 +404,26 @@ func (p *parser) adminAddr(name string) string {
 		p.fail(name, fmt.Sprintf("has port %q; it accepts 0 to 65535", port))
 	}
 	return v
+}
+
+// smtpURL accepts "" (no sending) or an smtp:// or smtps:// URL with a
+// host; the error never repeats a password the URL carries.
+func (p *parser) smtpURL(name string) string {
+	raw := p.raw(name)
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "smtp" && u.Scheme != "smtps") || u.Hostname() == "" {
+		p.fail(name, "is not a valid URL; it accepts smtp://host:port or smtps://host:port")
+		return ""
+	}
+	switch u.Query().Get("tls") {
+	case "", "none", "opportunistic", "mandatory":
+	default:
+		p.fail(name, "has ?tls= of none, opportunistic or mandatory")
+	}
+	return raw
 }
 
 func (p *parser) list(name string) []string {

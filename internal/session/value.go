@@ -395,6 +395,31 @@ func (s *Session) RevokeOthers(ctx context.Context) (int, error) {
 	return n, nil
 }
 
+// RevokeAll ends every stored session of the account a but this one and
+// returns how many it ended: a password reset, made from a browser that
+// need not be signed in as a, tidies the account's session list with it.
+// The account's new session epoch has refused those sessions already; this
+// deletes them so that they leave the list at once.
+func (s *Session) RevokeAll(ctx context.Context, a account.Identity) (int, error) {
+	ow := owner{userID: a.ID, account: a.PublicID}
+	infos, err := s.m.b.list(ctx, ow)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, in := range infos {
+		if in.ID == s.r.id {
+			continue
+		}
+		if err := s.m.b.delete(ctx, in.ID, ow); err != nil {
+			return n, err
+		}
+		s.m.event(EventRevoked)
+		n++
+	}
+	return n, nil
+}
+
 // Saved reports whether Save has run for this request.
 func (s *Session) Saved() bool { return s.saved }
 

@@ -123,3 +123,14 @@ func (d *Devices) Issue(old, email string) (string, error) {
 	}
 	return strings.Join(tokens, "."), nil
 }
+
+// Known reports whether cookie holds a valid device token of email: the
+// browser signed in to that account before (a sign-in from anywhere else
+// is a new device, which its owner is told of).
+func (d *Devices) Known(cookie, email string) bool {
+	if d == nil {
+		return false
+	}
+	_, ok := d.verify(cookie, email)
+	return ok
+}

@@ -12,8 +12,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -157,6 +155,11 @@ func (s *Shop) Start(tb testing.TB, o Options) *Cluster {
 		"SHUTDOWN_TIMEOUT":       "10s",
 		"READY_TIMEOUT":          "30",
 		"LOG_FORMAT":             "json",
+		// make up's Mailpit listens on fixed ports; a test that wants
+		// mail starts its own (testenv.MustMailpit) and passes SMTP_URL
+		// and PUBLIC_URL in Env.
+		"MAILPIT":    "off",
+		"PUBLIC_URL": fmt.Sprintf("http://127.0.0.1:%d", port),
 	}
 	for k, v := range o.Env {
 		vars[k] = v
@@ -304,28 +307,9 @@ func (c *Cluster) dumpLogs(tb testing.TB) {
 	}
 }
 
-// FreePorts finds n consecutive free loopback ports and returns the first.
+// FreePorts finds n consecutive free loopback ports and returns the first
+// (testenv.FreePorts).
 func FreePorts(tb testing.TB, n int) int {
 	tb.Helper()
-	for range 200 {
-		// Below Linux's ephemeral range (32768 up): a port found free
-		// there can be taken, before the replica binds it, as the local
-		// port of any outgoing connection (to Redis, to PostgreSQL, of
-		// nginx) on this busy machine.
-		base := 10000 + rand.IntN(22000-n)
-		ok := true
-		for p := base; p < base+n && ok; p++ {
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				ok = false
-				continue
-			}
-			ln.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	tb.Fatalf("no %d consecutive free ports", n)
-	return 0
+	return testenv.FreePorts(tb, n)
 }
