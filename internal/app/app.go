@@ -42,7 +42,9 @@ type App struct {
 	Metrics *metrics.Metrics
 
 	Sessions *session.Manager
-	Products *catalog.Store
+	// Products is the catalog, from memory kept fresh by notifications
+	// (checkout reads prices and stock in its own transaction).
+	Products *catalog.Cache
 	Carts    *cart.Service
 	Accounts *account.Service
 	Orders   *order.Service
@@ -187,7 +189,8 @@ func New(cfg config.Config, logger *slog.Logger, p Pools, opts Options) (*App, e
 	if a.Sessions, err = session.New(sopts, st.sessions); err != nil {
 		return nil, err
 	}
-	a.Products = catalog.NewStore(p.DB)
+	a.Products = catalog.NewCache(p.DB, catalog.DefaultCacheTTL, logger)
+	go a.Products.Listen(listen)
 	if a.Accounts, err = account.NewService(p.DB, cfg.PasswordCost); err != nil {
 		return nil, err
 	}
