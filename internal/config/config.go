@@ -102,6 +102,13 @@ type Config struct {
 	// DELETE) one client address may make per minute without a login,
 	// counted in the session store kind's store; 0: no limit.
 	AnonWritesPerMinute int
+
+	// OTLPEndpoint is the base URL of an OpenTelemetry collector
+	// (OTEL_EXPORTER_OTLP_ENDPOINT, OTLP over HTTP); "" turns tracing
+	// off, and then nothing is instrumented at all.
+	OTLPEndpoint string
+	// OTELServiceName is the service.name of the traces (OTEL_SERVICE_NAME).
+	OTELServiceName string
 }
 
 // GuestCartTTL is how long a guest cart lives after its last change: no
@@ -165,6 +172,8 @@ func vars(host string) []Var {
 		{"HSTS_MAX_AGE", "0", "Strict-Transport-Security max-age sent on HTTPS requests (TLS, or X-Forwarded-Proto: https from TRUSTED_PROXIES), as a duration such as 8760h (0: no header; set it only when the whole site is served over HTTPS)"},
 		{"REDIS_MAX_CONNECTIONS", "64", "most connections one replica opens to Redis; requests wait for a free one (1..10000)"},
 		{"ANON_WRITES_PER_MINUTE", "120", "unsafe requests (POST…) per minute one client address may make without a login, shared by all replicas; more answer 429; loopback clients are not limited (0: no limit)"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OpenTelemetry collector base URL for traces over OTLP/HTTP, for example http://127.0.0.1:4318 (spans go to its /v1/traces); unset: tracing off, nothing instrumented. The SDK itself reads the other standard variables: OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (default: every request, or as the caller's traceparent says), OTEL_RESOURCE_ATTRIBUTES"},
+		{"OTEL_SERVICE_NAME", "shop", "service.name of the traces (service.instance.id is REPLICA_NAME)"},
 	}
 }
 
@@ -226,6 +235,10 @@ func Load(getenv func(string) string) (Config, error) {
 		LoginMaxFailuresPerDevice:  p.intRange("LOGIN_MAX_FAILURES_PER_DEVICE", 0, 1000),
 		LoginDeviceLifetime:        p.duration("LOGIN_DEVICE_LIFETIME", time.Minute),
 		PasswordHashesPerIP:        p.intRange("PASSWORD_HASHES_PER_IP", 0, 100000),
+		OTELServiceName:            p.str("OTEL_SERVICE_NAME"),
+	}
+	if p.raw("OTEL_EXPORTER_OTLP_ENDPOINT") != "" {
+		c.OTLPEndpoint = p.url("OTEL_EXPORTER_OTLP_ENDPOINT", "http", "https")
 	}
 	c.ShowServedBy = p.boolOr("SHOW_SERVED_BY", c.Env == "development")
 	if c.ReplicaName == "" {
