@@ -94,21 +94,34 @@ func (c *Cache) List(ctx context.Context) ([]Product, error) {
 	return slices.Clone(s.list), nil
 }
 
-// Get returns one product, or ErrNotFound.
+// Get returns one product, or ErrNotFound. An answer that would turn the
+// visitor away (no such product, or out of stock) is checked against the
+// database first: the cache may only err towards a database read, never
+// towards refusing a product that was added or restocked a moment ago on
+// another connection, before its notification arrived.
 func (c *Cache) Get(ctx context.Context, id int64) (Product, error) {
 	s, err := c.current(ctx)
 	if err != nil {
 		return Product{}, err
 	}
-	p, ok := s.byID[id]
-	if !ok {
-		return Product{}, ErrNotFound
+	if p, ok := s.byID[id]; ok && p.InStock() {
+		return p, nil
+	}
+	c.reads.Add(1)
+	p, err := c.store.Get(ctx, id)
+	if err != nil {
+		return Product{}, err
+	}
+	if p != s.byID[id] {
+		c.Forget() // the snapshot is behind: its notification is on its way
 	}
 	return p, nil
 }
 
 // GetMany returns the products with the given ids, keyed by id. Ids that do
-// not exist are absent from the map.
+// not exist are absent from the map. Ids the snapshot lacks are read from
+// the database (a product added a moment ago; a deleted product whose line
+// is still in a cart costs that read until checkout drops the line).
 func (c *Cache) GetMany(ctx context.Context, ids []int64) (map[int64]Product, error) {
 	out := make(map[int64]Product, len(ids))
 	if len(ids) == 0 {
@@ -118,10 +131,27 @@ func (c *Cache) GetMany(ctx context.Context, ids []int64) (map[int64]Product, er
 	if err != nil {
 		return nil, err
 	}
+	var missing []int64
 	for _, id := range ids {
 		if p, ok := s.byID[id]; ok {
 			out[id] = p
+		} else {
+			missing = append(missing, id)
 		}
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	c.reads.Add(1)
+	more, err := c.store.GetMany(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	if len(more) > 0 {
+		c.Forget()
+	}
+	for id, p := range more {
+		out[id] = p
 	}
 	return out, nil
 }

@@ -137,6 +137,59 @@ func TestCache(t *testing.T) {
 		})
 	})
 
+	t.Run("RefusalsAreCheckedAgainstTheDatabase", func(t *testing.T) {
+		c := listening(t, db)
+		get(t, c, 7)
+		// Changes whose notification has not arrived yet: made with the
+		// trigger off, the cache never hears of them.
+		quietly := func(sql string, args ...any) {
+			t.Helper()
+			tx, err := db.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx) //nolint:errcheck
+			for _, q := range []string{`ALTER TABLE products DISABLE TRIGGER products_changed`, "", `ALTER TABLE products ENABLE TRIGGER products_changed`} {
+				var err error
+				if q == "" {
+					_, err = tx.Exec(ctx, sql, args...)
+				} else {
+					_, err = tx.Exec(ctx, q)
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var id int64
+		if err := db.QueryRow(ctx, `SELECT coalesce(max(id), 0) + 1000 FROM products`).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		quietly(`INSERT INTO products (id, sku, name, price_cents, stock) VALUES ($1, $2, 'Brand new', 700, 2)`, id, testenv.RandomName("SKU-"))
+		if p := get(t, c, id); p.Name != "Brand new" {
+			t.Errorf("a product added a moment ago = %+v", p)
+		}
+		exec(t, `UPDATE products SET stock = 0 WHERE id = 7`)
+		eventually(t, "sold out in the cache", func() bool { return get(t, c, 7).Stock == 0 })
+		quietly(`UPDATE products SET stock = 4 WHERE id = 7`)
+		if got := get(t, c, 7).Stock; got != 4 {
+			t.Errorf("stock of a product restocked a moment ago = %d, want 4", got)
+		}
+		get(t, c, 7) // a snapshot from before the next change
+		quietly(`INSERT INTO products (id, sku, name, price_cents, stock) VALUES ($1, $2, 'Newer', 800, 2)`, id+1, testenv.RandomName("SKU-"))
+		before := c.Reads()
+		many, err := c.GetMany(ctx, []int64{7, id + 1, id + 2})
+		if err != nil || len(many) != 2 || many[id+1].Name != "Newer" {
+			t.Errorf("GetMany with a product added a moment ago = %v, %v", many, err)
+		}
+		if c.Reads() == before {
+			t.Error("GetMany found the new product without reading the database: the test proves nothing")
+		}
+	})
+
 	t.Run("WithoutListenerReadsThrough", func(t *testing.T) {
 		c := catalog.NewCache(db, time.Hour, nil)
 		before := c.Reads()
