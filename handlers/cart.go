@@ -14,7 +14,7 @@ import (
 // cartHandler shows and changes the session's cart.
 type cartHandler struct {
 	*web
-	products *catalog.Store
+	products *catalog.Cache
 }
 
 // show answers GET /cart.

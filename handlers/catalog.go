@@ -12,7 +12,7 @@ import (
 // catalogHandler shows the products.
 type catalogHandler struct {
 	*web
-	products *catalog.Store
+	products *catalog.Cache
 }
 
 // catalogJSON is the JSON of GET /.

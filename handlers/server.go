@@ -95,6 +95,11 @@ func New(a *app.App, draining *atomic.Bool) (*echo.Echo, error) {
 			Generator: func() string { return newRequestID() },
 		}),
 		requestIDContext,
+	)
+	if a.Tracing != nil {
+		e.Use(traceRequest)
+	}
+	e.Use(
 		servedBy(cfg.ReplicaName),
 		requestLogger(logger),
 		middleware.Recover(),

@@ -103,8 +103,8 @@ func TestEachDownUndoesItsUp(t *testing.T) {
 	}
 }
 
-// schema describes the public schema (tables, columns, indexes and
-// constraints), leaving out goose's own table.
+// schema describes the public schema (tables, columns, indexes,
+// constraints, triggers and functions), leaving out goose's own table.
 func schema(t *testing.T, pool *pgxpool.Pool) string {
 	t.Helper()
 	rows, err := pool.Query(context.Background(), `
@@ -117,6 +117,12 @@ func schema(t *testing.T, pool *pgxpool.Pool) string {
 		UNION ALL
 		SELECT 'constraint ' || conrelid::regclass || ' ' || pg_get_constraintdef(oid) FROM pg_constraint
 		WHERE connamespace = 'public'::regnamespace AND conrelid::regclass::text <> 'goose_db_version'
+		UNION ALL
+		SELECT 'trigger ' || pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+		WHERE NOT t.tgisinternal AND c.relnamespace = 'public'::regnamespace
+		UNION ALL
+		SELECT 'function ' || p.oid::regprocedure::text FROM pg_proc p
+		WHERE p.pronamespace = 'public'::regnamespace
 		ORDER BY 1`)
 	if err != nil {
 		t.Fatal(err)

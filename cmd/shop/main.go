@@ -25,6 +25,7 @@ import (
 	"github.com/the-shop/shop/internal/config"
 	"github.com/the-shop/shop/internal/metrics"
 	"github.com/the-shop/shop/internal/platform/postgres"
+	"github.com/the-shop/shop/internal/platform/tracing"
 )
 
 const usage = `shop: a shopping cart that runs as many replicas behind a load balancer.
@@ -172,7 +173,24 @@ func migrate(ctx context.Context, cfg config.Config, logger *slog.Logger, args [
 // in-flight requests for at most SHUTDOWN_TIMEOUT.
 func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	m := metrics.New()
-	a, err := app.Open(ctx, cfg, logger, app.Options{Metrics: m})
+	opts := app.Options{Metrics: m}
+	tp, err := tracing.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if tp != nil {
+		opts.Tracing = tp
+		logger.Info("tracing on", "otlp_endpoint", cfg.OTLPEndpoint)
+		// Last, after the requests and the stores: flush what they traced.
+		defer func() {
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if ferr := tp.Shutdown(fctx); ferr != nil {
+				logger.Warn("flush traces", "err", ferr)
+			}
+		}()
+	}
+	a, err := app.Open(ctx, cfg, logger, opts)
 	if err != nil {
 		return err
 	}
@@ -182,10 +200,14 @@ func serve(ctx context.Context, cfg config.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	var h http.Handler = e
+	if tp != nil {
+		h = handlers.Traced(e, tp)
+	}
 
 	srv := &http.Server{
 		Addr:              cfg.Addr,
-		Handler:           e,
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
 		WriteTimeout:      30 * time.Second,

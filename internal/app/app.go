@@ -14,8 +14,12 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/exaring/otelpgx"
 	"github.com/gomodule/redigo/redis"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/the-shop/shop/internal/account"
 	"github.com/the-shop/shop/internal/apitoken"
@@ -41,9 +45,14 @@ type App struct {
 	// Metrics observes the stores, sessions, logins and (through the HTTP
 	// layer) requests; nil when nobody asked for it.
 	Metrics *metrics.Metrics
+	// Tracing makes the spans of requests (handlers.Traced) and of what
+	// they do in the stores; nil when tracing is off.
+	Tracing trace.TracerProvider
 
 	Sessions *session.Manager
-	Products *catalog.Store
+	// Products is the catalog, from memory kept fresh by notifications
+	// (checkout reads prices and stock in its own transaction).
+	Products *catalog.Cache
 	Carts    *cart.Service
 	Accounts *account.Service
 	Orders   *order.Service
@@ -94,6 +103,18 @@ type Options struct {
 	// Metrics, when set, observes everything the app builds (and the
 	// database pool Open opens).
 	Metrics *metrics.Metrics
+	// Tracing, when set, traces the statements of the database pool Open
+	// opens (a caller of New wires its own pool with DBTracer) and the
+	// Redis round trips of traced requests. Nil: tracing off, and nothing
+	// is instrumented.
+	Tracing trace.TracerProvider
+}
+
+// DBTracer is the pgx tracer that makes a span of each statement of a
+// traced request, named like the metrics' statements ("select
+// products"); the statement's arguments are never recorded.
+func DBTracer(tp trace.TracerProvider) pgx.QueryTracer {
+	return otelpgx.NewTracer(otelpgx.WithTracerProvider(tp), otelpgx.WithSpanNameFunc(metrics.QueryName))
 }
 
 // Open connects to the stores cfg names, applies the migrations when
@@ -107,9 +128,20 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 			}
 		}
 	}()
-	var configure []func(*pgxpool.Config)
+	var tracers []pgx.QueryTracer
 	if opts.Metrics != nil {
-		configure = append(configure, func(c *pgxpool.Config) { c.ConnConfig.Tracer = opts.Metrics.DBTracer() })
+		tracers = append(tracers, opts.Metrics.DBTracer())
+	}
+	if opts.Tracing != nil {
+		tracers = append(tracers, DBTracer(opts.Tracing))
+	}
+	var configure []func(*pgxpool.Config)
+	switch len(tracers) {
+	case 0:
+	case 1:
+		configure = append(configure, func(c *pgxpool.Config) { c.ConnConfig.Tracer = tracers[0] })
+	default:
+		configure = append(configure, func(c *pgxpool.Config) { c.ConnConfig.Tracer = multitracer.New(tracers...) })
 	}
 	var p Pools
 	if p.DB, err = postgres.Open(ctx, cfg.DatabaseURL, configure...); err != nil {
@@ -179,7 +211,7 @@ func New(cfg config.Config, logger *slog.Logger, p Pools, opts Options) (*App, e
 		logger.Warn(k.warning)
 	}
 	m := opts.Metrics
-	a := &App{Config: cfg, Logger: logger, Pools: p, Metrics: m, Checks: st.checks}
+	a := &App{Config: cfg, Logger: logger, Pools: p, Metrics: m, Tracing: opts.Tracing, Checks: st.checks}
 	secret, err := shopSecret(cfg, logger)
 	if err != nil {
 		return nil, err
@@ -204,7 +236,8 @@ func New(cfg config.Config, logger *slog.Logger, p Pools, opts Options) (*App, e
 	if a.Sessions, err = session.New(sopts, st.sessions); err != nil {
 		return nil, err
 	}
-	a.Products = catalog.NewStore(p.DB)
+	a.Products = catalog.NewCache(p.DB, catalog.DefaultCacheTTL, logger)
+	go a.Products.Listen(listen)
 	if a.Accounts, err = account.NewService(p.DB, cfg.PasswordCost); err != nil {
 		return nil, err
 	}

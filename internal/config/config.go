@@ -120,6 +120,12 @@ type Config struct {
 	// PasswordResetsPerIP the reset requests per client address, per hour.
 	PasswordResetsPerHour int
 	PasswordResetsPerIP   int
+	// OTLPEndpoint is the base URL of an OpenTelemetry collector
+	// (OTEL_EXPORTER_OTLP_ENDPOINT, OTLP over HTTP); "" turns tracing
+	// off, and then nothing is instrumented at all.
+	OTLPEndpoint string
+	// OTELServiceName is the service.name of the traces (OTEL_SERVICE_NAME).
+	OTELServiceName string
 }
 
 // GuestCartTTL is how long a guest cart lives after its last change: no
@@ -189,6 +195,8 @@ func vars(host string) []Var {
 		{"PASSWORD_RESETS_PER_HOUR", "3", "password reset mails per account per hour; more requests get the same answer but no mail (0: no limit)"},
 		{"PASSWORD_RESETS_PER_IP", "20", "password reset requests per client address per hour; more answer 429 (0: no limit)"},
 		{"ANON_WRITES_PER_MINUTE", "120", "unsafe requests (POST…) per minute one client address may make without a login, shared by all replicas; more answer 429; loopback clients are not limited (0: no limit)"},
+		{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OpenTelemetry collector base URL for traces over OTLP/HTTP, for example http://127.0.0.1:4318 (spans go to its /v1/traces); unset: tracing off, nothing instrumented. The SDK itself reads the other standard variables: OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (default: every request, or as the caller's traceparent says), OTEL_RESOURCE_ATTRIBUTES"},
+		{"OTEL_SERVICE_NAME", "shop", "service.name of the traces (service.instance.id is REPLICA_NAME)"},
 	}
 }
 
@@ -256,6 +264,10 @@ func Load(getenv func(string) string) (Config, error) {
 		PublicURL:                  strings.TrimRight(p.url("PUBLIC_URL", "http", "https"), "/"),
 		PasswordResetsPerHour:      p.intRange("PASSWORD_RESETS_PER_HOUR", 0, 1000),
 		PasswordResetsPerIP:        p.intRange("PASSWORD_RESETS_PER_IP", 0, 100000),
+		OTELServiceName:            p.str("OTEL_SERVICE_NAME"),
+	}
+	if p.raw("OTEL_EXPORTER_OTLP_ENDPOINT") != "" {
+		c.OTLPEndpoint = p.url("OTEL_EXPORTER_OTLP_ENDPOINT", "http", "https")
 	}
 	if _, err := mail.ParseAddress(c.MailFrom); err != nil {
 		p.fail("MAIL_FROM", fmt.Sprintf("is %q; it accepts an address such as shop@example.com or The Shop <shop@example.com>", c.MailFrom))

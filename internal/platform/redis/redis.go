@@ -1,5 +1,5 @@
-// Package redis opens the shop's Redis connection pool (redigo) and
-// classifies its errors.
+// Package redis opens the shop's Redis connection pool (redigo), classifies
+// its errors and traces its round trips.
 package redis
 
 import (
@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/the-shop/shop/internal/apperr"
 )
@@ -88,7 +91,54 @@ func IsUnavailable(err error) bool {
 // Do runs fn on a connection from pool. A Redis that cannot be reached
 // becomes apperr.Unavailable (503 "temporarily unavailable"); other errors
 // are wrapped with what the caller was doing.
-func Do(ctx context.Context, pool *redis.Pool, what string, fn func(redis.Conn) error) error {
+//
+// When ctx carries a recording span (a traced request), Do is a span of
+// its own, a child of it, named after what (see SpanName). The stores run
+// each script or command through Do, so each is one span. Untraced, it
+// costs one context lookup.
+func Do(ctx context.Context, pool *redis.Pool, what string, fn func(redis.Conn) error) (err error) {
+	if parent := trace.SpanFromContext(ctx); parent.IsRecording() {
+		var span trace.Span
+		ctx, span = parent.TracerProvider().Tracer(tracerName).Start(ctx, SpanName(what),
+			trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.String("db.system.name", "redis")))
+		defer func() {
+			if err != nil {
+				span.RecordError(err)
+				span.SetStatus(codes.Error, "")
+			}
+			span.End()
+		}()
+	}
+	return do(ctx, pool, what, fn)
+}
+
+// tracerName is the instrumentation scope of the spans Do makes.
+const tracerName = "github.com/the-shop/shop/internal/platform/redis"
+
+// SpanName is the name of Do's span for what: "redis " and what's leading
+// words of lowercase letters, so that "load cart a:4f…" is "redis load
+// cart": a span name must be one of a few (no ids), and keys name carts
+// and sessions, which a trace must not carry.
+func SpanName(what string) string {
+	end := 0 // the end of the last whole word of lowercase letters
+	for i := 0; i < len(what); {
+		j := i
+		for j < len(what) && what[j] >= 'a' && what[j] <= 'z' {
+			j++
+		}
+		if j == i || j < len(what) && what[j] != ' ' {
+			break // an empty word, or one with other characters: a key
+		}
+		end, i = j, j+1
+	}
+	if end == 0 {
+		return "redis"
+	}
+	return "redis " + what[:end]
+}
+
+func do(ctx context.Context, pool *redis.Pool, what string, fn func(redis.Conn) error) error {
 	conn, err := pool.GetContext(ctx)
 	if err != nil {
 		return apperr.Unavailable(what, err)
