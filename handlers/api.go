@@ -94,13 +94,15 @@ func (h *apiHandler) addItem(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	key := cart.AccountKey(apiUser(c).PublicID)
-	if _, _, _, err := h.carts.AddOnce(ctx, key, id, qty, c.Request().Header.Get("Idempotency-Key")); err != nil {
+	prod, n, _, err := h.carts.AddOnce(ctx, key, id, qty, c.Request().Header.Get("Idempotency-Key"))
+	if err != nil {
 		return err
 	}
 	v, err := h.carts.View(ctx, key)
 	if err != nil {
 		return err
 	}
+	v.Message = cart.StockNotice(prod, n)
 	return c.JSON(http.StatusOK, v)
 }
 
