@@ -76,6 +76,8 @@ type ErrorData struct {
 // CatalogData is the Data of the "catalog" page.
 type CatalogData struct {
 	Products []catalog.Product
+	// Query is the search the products answer ("" for the whole catalog).
+	Query string
 }
 
 // ProductData is the Data of the "product" page.
