@@ -69,7 +69,10 @@ type errorData struct {
 	RequestID string
 }
 
-type catalogData struct{ Products []catalog.Product }
+type catalogData struct {
+	Products []catalog.Product
+	Query    string
+}
 
 type productData struct{ Product catalog.Product }
 
@@ -579,7 +582,11 @@ func pageProblems(p page, raw string, doc *html.Node) []string {
 
 	for _, f := range all(doc, func(n *html.Node) bool { return n.Data == "form" }) {
 		if !strings.EqualFold(attr(f, "method"), "post") {
-			add("form %q is not a POST form", attr(f, "action"))
+			// A GET form changes nothing and needs no token: only a
+			// search may be one.
+			if !strings.EqualFold(attr(f, "method"), "get") || attr(f, "role") != "search" {
+				add("form %q is not a POST form", attr(f, "action"))
+			}
 			continue
 		}
 		tok := find(f, func(n *html.Node) bool { return n.Data == "input" && attr(n, "name") == "csrf_token" })
