@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/the-shop/shop/internal/config"
+	"github.com/the-shop/shop/internal/testenv"
 )
 
 // TestSearch: GET /?q= searches the catalog, as HTML (a plain GET form,
@@ -56,3 +57,41 @@ func TestSearch(t *testing.T) {
 		})
 	})
 }
+
+// TestSignupFromCheckoutReturnsToTheCart: "Log in to check out" leads to
+// the login form with next=/cart; its "Create an account" link keeps the
+// target, and so does the sign-up that follows, even after a mistake.
+func TestSignupFromCheckoutReturnsToTheCart(t *testing.T) {
+	onEachStore(t, func(t *testing.T, s *shop, _ config.Kind) {
+		c := newClient(t)
+		login := c.Get(t, s.URL, "/login?next=/cart", false)
+		if !strings.Contains(login.Body, `href="/signup?next=%2fcart"`) && !strings.Contains(login.Body, `href="/signup?next=/cart"`) {
+			t.Fatalf("login page's sign-up link loses next:\n%.3000s", login.Body)
+		}
+		form := c.Get(t, s.URL, "/signup?next=/cart", false)
+		if !strings.Contains(form.Body, `name="next" value="/cart"`) {
+			t.Fatalf("sign-up form does not carry next:\n%.3000s", form.Body)
+		}
+		tok := c.Token(t, s.URL)
+		// A mistake re-renders the form with the target still in it.
+		r := c.Post(t, s.URL, "/signup", url.Values{"email": {"x"}, "password": {"short"}, "next": {"/cart"}}, tok, false)
+		wantStatus(t, r, http.StatusUnprocessableEntity)
+		if !strings.Contains(r.Body, `name="next" value="/cart"`) {
+			t.Error("re-rendered sign-up form lost next")
+		}
+		r = c.Post(t, s.URL, "/signup", url.Values{"email": {testenvEmail()}, "password": {"long enough"}, "next": {"/cart"}}, tok, false)
+		wantStatus(t, r, http.StatusSeeOther)
+		if loc := r.Header.Get("Location"); loc != "/cart" {
+			t.Errorf("after sign-up Location = %q, want /cart", loc)
+		}
+		// Another site is never a target.
+		other := newClient(t)
+		r = other.Post(t, s.URL, "/signup", url.Values{"email": {testenvEmail()}, "password": {"long enough"}, "next": {"//evil.example"}}, other.Token(t, s.URL), false)
+		wantStatus(t, r, http.StatusSeeOther)
+		if loc := r.Header.Get("Location"); loc != "/" {
+			t.Errorf("sign-up with next=//evil.example went to %q", loc)
+		}
+	})
+}
+
+func testenvEmail() string { return testenv.RandomName("next") + "@example.com" }
