@@ -53,6 +53,33 @@ func logIn(tb *tab, email, password string) {
 	}
 }
 
+// checkOut goes through the checkout's steps from the cart page: the
+// shipping address (typed when none is saved), the review, "Place order";
+// with shots, it pictures the two steps.
+func checkOut(tb *tab, shots bool) {
+	tb.t.Helper()
+	tb.click(`a.checkout-start`)
+	if p := tb.path(); p != "/checkout" {
+		tb.fatalf("Check out led to %s, want /checkout", p)
+	}
+	if run(tb, "read the saved name", chromedp.Evaluate[string](`document.querySelector('#name').value`)) == "" {
+		for sel, v := range map[string]string{"#name": "Ann Shopper", "#line1": "1 Test Street", "#postal_code": "10115", "#city": "Berlin", "#country": "Germany"} {
+			tb.fill(sel, v)
+		}
+	}
+	if shots {
+		shoot(tb, "checkout-shipping")
+	}
+	tb.click(`form[action="/checkout/shipping"] button[type=submit]`)
+	if p := tb.path(); !strings.HasPrefix(p, "/checkout/review") {
+		tb.fatalf("the shipping step led to %s, want the review", p)
+	}
+	if shots {
+		shoot(tb, "checkout-review")
+	}
+	tb.click(`.checkout-form button[type=submit]`)
+}
+
 // wantCart checks the cart page's lines and the badge.
 func wantCart(tb *tab, want map[string]int) {
 	tb.t.Helper()
@@ -158,13 +185,16 @@ func TestBrowser(t *testing.T) {
 		tb.click(`a.nav-cart`)
 		wantCart(tb, map[string]int{mug: 1, dripper: 4})
 
-		// Check out and see the order.
-		tb.click(`.checkout-form button[type=submit]`)
+		// Check out through the steps and see the order.
+		checkOut(tb, false)
 		if !strings.HasPrefix(tb.path(), "/orders/") {
 			tb.fatalf("checkout led to %s, want /orders/:id", tb.path())
 		}
-		if got := tb.text(".cart-total dd"); got != "$134.00" {
-			tb.fatalf("order total shows %q, want $134.00 (1 × $18.00 + 4 × $29.00)", got)
+		if got := tb.text(".cart-total dd"); got != "$144.72" {
+			tb.fatalf("order total shows %q, want $144.72 (1 × $18.00 + 4 × $29.00, free shipping, 8%% tax)", got)
+		}
+		if got := tb.text(".order-status h2"); got != "Status: Placed" {
+			tb.fatalf("order status reads %q", got)
 		}
 		if got := tb.text(".flash-success"); !strings.Contains(got, "Order") && !strings.Contains(got, "order") {
 			tb.fatalf("after checkout the flash says %q", got)
@@ -277,6 +307,8 @@ func TestBrowser(t *testing.T) {
 		shoot(ann, "product")
 		ann.open("/")
 		shoot(ann, "catalog")
+		ann.open("/?q=coffee")
+		shoot(ann, "search")
 		ann.do("add a mug", chromedp.Click(chromedp.CSS(addButton(1)), chromedp.NodeVisible))
 		ann.waitBadge(3)
 		ann.open("/cart")
@@ -295,7 +327,7 @@ func TestBrowser(t *testing.T) {
 		ann.open("/orders")
 		shoot(ann, "orders-empty")
 		ann.click("a.nav-cart")
-		ann.click(`.checkout-form button[type=submit]`)
+		checkOut(ann, true)
 		shoot(ann, "order")
 		ann.open("/orders")
 		shoot(ann, "orders")
@@ -373,6 +405,8 @@ var docScreenshots = map[string]bool{
 	"catalog-desktop": true, "catalog-phone": true, "product-desktop": true,
 	"cart-desktop": true, "cart-phone": true, "login-error-desktop": true,
 	"order-desktop": true, "sessions-desktop": true, "error-404-phone": true,
+	"checkout-shipping-desktop": true, "checkout-shipping-phone": true, "checkout-review-desktop": true,
+	"checkout-review-phone": true, "order-phone": true, "search-desktop": true,
 }
 
 // layoutProblems lists what is visibly wrong with the page at the current

@@ -74,6 +74,7 @@ func (w *web) newPage(c echo.Context, name, title string) Page {
 		Replica:      w.replica,
 		StoreKind:    string(w.sessions.Kind()),
 		ShowServedBy: w.showServedBy,
+		Zone:         shopperZone(c),
 	}
 	if s := sessionOf(c); s != nil && s.UserID() != 0 {
 		p.User = &UserView{Email: s.Email()}

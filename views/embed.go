@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"html/template"
 	"strconv"
+	"time"
 )
 
 // FS holds the layouts, pages and partials.
@@ -28,10 +29,11 @@ var FS embed.FS
 // in a preview). The functions are pure so the templates stay easy to test.
 func Funcs(asset func(string) string) template.FuncMap {
 	return template.FuncMap{
-		"asset":  asset,
-		"money":  Money,
-		"plural": Plural,
-		"dict":   Dict,
+		"asset":     asset,
+		"money":     Money,
+		"plural":    Plural,
+		"dict":      Dict,
+		"localTime": LocalTime,
 		// idempotencyKey is the one impure function: every rendered form
 		// gets a fresh key, so a submit retried after a replica died is
 		// applied once, while a new visit to the page adds again.
@@ -73,6 +75,19 @@ func Money(cents int64) string {
 		dollars = string(b)
 	}
 	return fmt.Sprintf("%s$%s.%02d", sign, dollars, u%100)
+}
+
+// LocalTime formats t in the time zone named zone (an IANA name such as
+// "Europe/Berlin", which the handlers take from the browser; unknown or
+// empty: UTC), with the zone's abbreviation: "14 Mar 2026 at 10:26 CET".
+func LocalTime(t time.Time, zone string) string {
+	loc := time.UTC
+	if zone != "" {
+		if l, err := time.LoadLocation(zone); err == nil {
+			loc = l
+		}
+	}
+	return t.In(loc).Format("2 Jan 2006 at 15:04 MST")
 }
 
 // Plural returns "N one" when n is 1 and "N many" otherwise:

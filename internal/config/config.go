@@ -102,6 +102,14 @@ type Config struct {
 	// DELETE) one client address may make per minute without a login,
 	// counted in the session store kind's store; 0: no limit.
 	AnonWritesPerMinute int
+
+	// Checkout pricing rules: the flat price of each shipping option, the
+	// items' total from which standard shipping is free (0: never), and
+	// the tax rate on items and shipping in basis points (825 is 8.25%).
+	ShippingStandardCents int64
+	ShippingExpressCents  int64
+	FreeShippingFromCents int64
+	TaxBasisPoints        int64
 }
 
 // GuestCartTTL is how long a guest cart lives after its last change: no
@@ -164,6 +172,10 @@ func vars(host string) []Var {
 		{"PASSWORD_COST", "10", "bcrypt cost of new password hashes (4..14)"},
 		{"HSTS_MAX_AGE", "0", "Strict-Transport-Security max-age sent on HTTPS requests (TLS, or X-Forwarded-Proto: https from TRUSTED_PROXIES), as a duration such as 8760h (0: no header; set it only when the whole site is served over HTTPS)"},
 		{"REDIS_MAX_CONNECTIONS", "64", "most connections one replica opens to Redis; requests wait for a free one (1..10000)"},
+		{"SHIPPING_STANDARD_CENTS", "495", "price of standard shipping in cents"},
+		{"SHIPPING_EXPRESS_CENTS", "1295", "price of express shipping in cents"},
+		{"FREE_SHIPPING_FROM_CENTS", "5000", "items' total in cents from which standard shipping is free (0: never free)"},
+		{"TAX_RATE_PERCENT", "8", "tax rate on the items and the shipping, in percent with at most two decimals (0 to 100, for example 8 or 7.25); rounded half up to the cent"},
 		{"ANON_WRITES_PER_MINUTE", "120", "unsafe requests (POST…) per minute one client address may make without a login, shared by all replicas; more answer 429; loopback clients are not limited (0: no limit)"},
 	}
 }
@@ -226,6 +238,10 @@ func Load(getenv func(string) string) (Config, error) {
 		LoginMaxFailuresPerDevice:  p.intRange("LOGIN_MAX_FAILURES_PER_DEVICE", 0, 1000),
 		LoginDeviceLifetime:        p.duration("LOGIN_DEVICE_LIFETIME", time.Minute),
 		PasswordHashesPerIP:        p.intRange("PASSWORD_HASHES_PER_IP", 0, 100000),
+		ShippingStandardCents:      int64(p.intRange("SHIPPING_STANDARD_CENTS", 0, 100000000)),
+		ShippingExpressCents:       int64(p.intRange("SHIPPING_EXPRESS_CENTS", 0, 100000000)),
+		FreeShippingFromCents:      int64(p.intRange("FREE_SHIPPING_FROM_CENTS", 0, 1000000000)),
+		TaxBasisPoints:             p.percent("TAX_RATE_PERCENT"),
 	}
 	c.ShowServedBy = p.boolOr("SHOW_SERVED_BY", c.Env == "development")
 	if c.ReplicaName == "" {
@@ -315,6 +331,38 @@ func (p *parser) boolOr(name string, def bool) bool {
 		return def
 	}
 	return p.bool(name)
+}
+
+// percent parses a percentage with at most two decimals ("8", "7.25")
+// from 0 to 100 into basis points (hundredths of a percent).
+func (p *parser) percent(name string) int64 {
+	v := p.raw(name)
+	whole, frac, hasFrac := strings.Cut(v, ".")
+	bad := func() int64 {
+		p.fail(name, fmt.Sprintf("is %q; it accepts a percentage from 0 to 100 with at most two decimals, such as 8 or 7.25", v))
+		return 0
+	}
+	if hasFrac && (len(frac) == 0 || len(frac) > 2) {
+		return bad()
+	}
+	w, err := strconv.Atoi(whole)
+	if err != nil || w < 0 || strings.HasPrefix(whole, "+") {
+		return bad()
+	}
+	f := 0
+	if hasFrac {
+		if f, err = strconv.Atoi(frac); err != nil || strings.HasPrefix(frac, "-") || strings.HasPrefix(frac, "+") {
+			return bad()
+		}
+		if len(frac) == 1 {
+			f *= 10
+		}
+	}
+	bp := int64(w)*100 + int64(f)
+	if bp > 10000 {
+		return bad()
+	}
+	return bp
 }
 
 func (p *parser) intRange(name string, lo, hi int) int {

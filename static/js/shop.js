@@ -181,6 +181,18 @@
       });
   }
 
+  // Tell the shop the browser's time zone, so pages show times (an
+  // order's) in the shopper's zone. Without it they show in UTC.
+  try {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone && /^[A-Za-z0-9_+\/-]{1,64}$/.test(zone) && ('; ' + document.cookie + ';').indexOf('; tz=' + zone + ';') === -1) {
+      document.cookie = 'tz=' + zone + '; Path=/; Max-Age=31536000; SameSite=Lax' +
+        (window.location.protocol === 'https:' ? '; Secure' : '');
+    }
+  } catch (e) {
+    // No Intl: UTC it is.
+  }
+
   // Create the live region up front: screen readers announce changes to a
   // region that already exists far more reliably than a freshly added one.
   if (document.querySelector('form[data-enhance="add-to-cart"]')) {
