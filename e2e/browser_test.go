@@ -307,10 +307,10 @@ func TestBrowser(t *testing.T) {
 		shoot(ann, "product")
 		ann.open("/")
 		shoot(ann, "catalog")
-		ann.open("/?q=coffee")
-		shoot(ann, "search")
 		ann.do("add a mug", chromedp.Click(chromedp.CSS(addButton(1)), chromedp.NodeVisible))
 		ann.waitBadge(3)
+		ann.open("/?q=coffee")
+		shoot(ann, "search")
 		ann.open("/cart")
 		shoot(ann, "cart")
 
