@@ -345,7 +345,7 @@ func TestBrowser(t *testing.T) {
 }
 
 // TestBrowserIdleTimeout: with a short idle timeout the page warns before
-// the session ends, "Stay signed in" extends it, and once idle past the
+// the session ends, "Stay logged in" extends it, and once idle past the
 // timeout the next click asks to log in again.
 func TestBrowserIdleTimeout(t *testing.T) {
 	t.Parallel()
@@ -362,22 +362,22 @@ func TestBrowserIdleTimeout(t *testing.T) {
 
 	// The warning comes at half the idle time before the end.
 	tb.do("wait for the expiry warning", chromedp.WaitVisible(chromedp.CSS("[data-expiry-warning]")))
-	if got := tb.text("[data-expiry-warning] p"); !strings.Contains(got, "signed out in") {
+	if got := tb.text("[data-expiry-warning] p"); !strings.Contains(got, "logged out in") {
 		tb.fatalf("expiry warning says %q", got)
 	}
 	tb.do("stay signed in", chromedp.Click(chromedp.CSS("[data-expiry-warning] button"), chromedp.NodeVisible))
 	tb.do("the warning goes", chromedp.WaitNotPresent(chromedp.CSS("[data-expiry-warning]")))
 
-	// Past the first expiry: still signed in, thanks to "Stay signed in".
+	// Past the first expiry: still signed in, thanks to "Stay logged in".
 	time.Sleep(time.Until(loaded.Add(idle + time.Second)))
 	tb.click(`.site-nav a[href="/orders"]`)
 	if tb.path() != "/orders" {
-		tb.fatalf("after \"Stay signed in\" and %v, /orders led to %s", time.Since(loaded).Round(time.Second), tb.path())
+		tb.fatalf("after \"Stay logged in\" and %v, /orders led to %s", time.Since(loaded).Round(time.Second), tb.path())
 	}
 
 	// Idle past the timeout: the page says so, and the next click asks to
 	// log in.
-	tb.waitFor("the page says the session ended", `/signed out because you were inactive/.test((document.querySelector('[data-expiry-warning]') || {}).textContent || '')`)
+	tb.waitFor("the page says the session ended", `/logged out because you were inactive/.test((document.querySelector('[data-expiry-warning]') || {}).textContent || '')`)
 	time.Sleep(500 * time.Millisecond) // the server's clock, not the page's, decides
 	tb.click(`.site-nav a[href="/orders"]`)
 	if p := tb.path(); !strings.HasPrefix(p, "/login") {

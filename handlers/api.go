@@ -135,7 +135,7 @@ func (h *apiHandler) requireToken() echo.MiddlewareFunc {
 			}
 			if u.Epoch != id.Epoch {
 				return refuseToken(c, "invalid_token",
-					"This access token was revoked: the password changed or every session was signed out. Get a new one from POST /api/v1/tokens.")
+					"This access token was revoked: the password changed or every other session was logged out. Get a new one from POST /api/v1/tokens.")
 			}
 			c.Set(ctxAPIUser, u)
 			return next(c)

@@ -319,7 +319,7 @@ func TestCartPages(t *testing.T) {
 			name: "CartFull",
 			page: page{Title: "Your cart", Name: "cart", CSRFToken: token, User: signedIn, CartCount: 3, Data: cartData{Cart: fullCart}},
 			check: func(t *testing.T, raw string, doc *html.Node) {
-				wantText(t, doc, "Stoneware Mug", "Brass Desk Lamp", "$36.00", "$1,299.00", "$1,335.00", "3 items", "0 removes")
+				wantText(t, doc, "Stoneware Mug", "Brass Desk Lamp", "$36.00", "$1,299.00", "$1,335.00", "3 items", "Set to 0 to remove the item.")
 				for _, it := range fullCart.Items {
 					id := strconv.FormatInt(it.ProductID, 10)
 					if find(doc, byAttr("href", "/products/"+id)) == nil {
@@ -745,6 +745,11 @@ func pageProblems(p page, raw string, doc *html.Node) []string {
 	for _, b := range badges {
 		if got := text(b); got != strconv.Itoa(p.CartCount) {
 			add("cart badge shows %q, want %d", got, p.CartCount)
+		}
+		// An empty cart shows no "0": the badge is there for the script,
+		// hidden.
+		if hidden := has(b, "hidden"); hidden != (p.CartCount == 0) {
+			add("cart badge hidden = %v with %d items", hidden, p.CartCount)
 		}
 	}
 

@@ -93,9 +93,14 @@
   }
 
   function updateCartCount(count) {
+    var labels = document.querySelectorAll('[data-cart-count-label]');
+    for (var j = 0; j < labels.length; j++) {
+      labels[j].textContent = count > 0 ? ' items' : ', empty';
+    }
     var els = document.querySelectorAll('[data-cart-count]');
     for (var i = 0; i < els.length; i++) {
       els[i].textContent = String(count);
+      els[i].hidden = count === 0;
       els[i].classList.remove('is-bumped');
       // Reading offsetWidth restarts the CSS animation.
       void els[i].offsetWidth;
