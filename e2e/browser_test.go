@@ -126,7 +126,21 @@ func TestBrowser(t *testing.T) {
 		// Add from the catalog: JavaScript adds without a reload.
 		tb.do("add a mug from the catalog", chromedp.Click(chromedp.CSS(addButton(1)), chromedp.NodeVisible))
 		tb.waitBadge(1)
-		tb.waitFor("the toast confirms", `/added to your cart/.test((document.querySelector('.toast-success') || {}).textContent || '')`)
+		tb.waitFor("the form's status confirms", `/added to your cart/.test((document.querySelector('.add-status-success') || {}).textContent || '')`)
+		// The focus is back on the button that was pressed, and the
+		// status's "View cart" link is the next Tab stop.
+		if got := run(tb, "read the focused element", chromedp.Evaluate[string](`(function () {
+			var b = document.activeElement; var f = b && b.closest('form');
+			return b.tagName + ' ' + (f ? f.querySelector('[name=product_id]').value : '');
+		})()`)); got != "BUTTON 1" {
+			tb.fatalf("after adding, the focus is on %q, want the mug's Add to cart button", got)
+		}
+		if next := run(tb, "find the status link", chromedp.Evaluate[string](`(function () {
+			var s = document.activeElement.closest('form').querySelector('[data-add-status]');
+			return s.getAttribute('role') + ' ' + (s.querySelector('a') || {}).textContent;
+		})()`)); next != "status View cart" {
+			tb.fatalf("the add's status reads %q, want a status region with a View cart link", next)
+		}
 		if tb.path() != "/" {
 			tb.fatalf("adding with JavaScript left the catalog for %s", tb.path())
 		}
@@ -257,8 +271,8 @@ func TestBrowser(t *testing.T) {
 			tb.fatalf("adding without JavaScript led to %s, want /cart", tb.path())
 		}
 		wantCart(tb, map[string]int{"Gooseneck Kettle": 1})
-		if tb.has(".toast-region") {
-			tb.fatalf("a toast region exists although JavaScript is off")
+		if tb.has(".add-status:not(:empty)") || tb.has(".password-toggle") {
+			tb.fatalf("script-made content shows although JavaScript is off")
 		}
 		tb.click(`.cart-product a[href="/products/4"]`)
 		tb.fill("#qty-4", "2")

@@ -372,7 +372,7 @@ func TestCartPages(t *testing.T) {
 			},
 			check: func(t *testing.T, raw string, doc *html.Node) {
 				alert := find(doc, byAttr("role", "alert"))
-				if alert == nil || !strings.Contains(text(alert), "Brass Desk Lamp has only 0 left.") || !strings.Contains(text(alert), "Error:") {
+				if alert == nil || !strings.Contains(text(alert), "Brass Desk Lamp has only 0 left.") || !strings.Contains(text(alert), "There is a problem") {
 					t.Fatal("the checkout error is not shown as an alert")
 				}
 				if table := find(doc, func(n *html.Node) bool { return n.Data == "table" }); !precedes(doc, alert, table) {
@@ -662,8 +662,31 @@ func pageProblems(p page, raw string, doc *html.Node) []string {
 	if find(doc, func(n *html.Node) bool { return n.Data == "meta" && attr(n, "name") == "viewport" }) == nil {
 		add("no viewport meta")
 	}
-	if title := find(doc, func(n *html.Node) bool { return n.Data == "title" }); title == nil || text(title) != p.Title+" · The Shop" {
-		add("title is not %q", p.Title+" · The Shop")
+	// A page with a form's errors says so first in its title, and shows
+	// an error summary that links each field with a problem.
+	wantTitle := p.Title + " · The Shop"
+	if p.Form.Error("") != "" {
+		wantTitle = "Error: " + wantTitle
+		summary := find(doc, func(n *html.Node) bool { return has(n, "data-error-summary") })
+		if summary == nil || attr(summary, "role") != "alert" || attr(summary, "tabindex") != "-1" {
+			add("no focusable error summary with role=alert")
+		} else {
+			for field, msg := range p.Form.Errors {
+				if field == "" {
+					continue
+				}
+				link := find(summary, func(n *html.Node) bool { return n.Data == "a" && text(n) == msg })
+				if link == nil || find(doc, byAttr("id", strings.TrimPrefix(attr(link, "href"), "#"))) == nil {
+					add("the error summary does not link the %s field", field)
+				}
+			}
+		}
+		if find(doc, func(n *html.Node) bool { return has(n, "autofocus") }) != nil {
+			add("an input takes the focus from the error summary (autofocus)")
+		}
+	}
+	if title := find(doc, func(n *html.Node) bool { return n.Data == "title" }); title == nil || text(title) != wantTitle {
+		add("title is not %q", wantTitle)
 	}
 
 	for _, f := range all(doc, func(n *html.Node) bool { return n.Data == "form" }) {
