@@ -280,6 +280,28 @@ func TestBrowser(t *testing.T) {
 		wantCart(tb, map[string]int{"Gooseneck Kettle": 3})
 	})
 
+	t.Run("AxeFindsProblems", func(t *testing.T) {
+		// The accessibility check is not a check that passes everything:
+		// a picture without a text alternative and an unlabelled field
+		// are found.
+		tb := ch.newTab(t, "axe", c.URL)
+		tb.open("/")
+		if bad, _ := axeViolations(tb, "the catalog"); len(bad) > 0 {
+			tb.fatalf("the catalog has problems before any were made: %v", bad)
+		}
+		tb.do("break the page", chromedp.Evaluate[chromedp.Void](`(function () {
+			document.querySelector('.product-card img').removeAttribute('alt');
+			document.querySelector('label[for="catalog-q"]').remove();
+		})()`))
+		bad, _ := axeViolations(tb, "the broken catalog")
+		got := strings.Join(bad, "\n")
+		for _, want := range []string{"image-alt", "label"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("axe does not report %s on the broken page; it reports:\n%s", want, got)
+			}
+		}
+	})
+
 	t.Run("FailureArtifacts", func(t *testing.T) {
 		// What a failing step leaves behind: a screenshot and the HTML of
 		// the page, under test-artifacts/, named in the message.
@@ -329,6 +351,7 @@ func TestBrowser(t *testing.T) {
 		shoot(ann, "cart")
 
 		ann.open("/login")
+		shoot(ann, "login")
 		ann.fill("#email", email)
 		ann.fill("#password", "not the password")
 		if got := ann.load("log in with a wrong password", chromedp.Click(chromedp.CSS(`form[action="/login"] button[type=submit]`))); got != 401 {
@@ -444,7 +467,8 @@ const layoutProblems = `(function () {
 	return p;
 })()`
 
-// shoot checks the page at every width and saves a full-page screenshot of
+// shoot checks the page at every width (its layout, and its accessibility
+// with axe-core) and saves a full-page screenshot of
 // each under test-artifacts/screenshots, and for the pictures the docs
 // show, the first screen under SHOP_SCREENSHOTS_DIR.
 func shoot(tb *tab, page string) {
@@ -472,6 +496,7 @@ func shoot(tb *tab, page string) {
 		if problems := run(tb, "check the layout", chromedp.Evaluate[[]string](layoutProblems)); len(problems) > 0 {
 			tb.errorf("%s at %dpx: %s", page, vp.width, strings.Join(problems, "; "))
 		}
+		checkAccessibility(tb, name)
 		png := run(tb, "screenshot "+name, chromedp.FullScreenshot(100))
 		if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 			tb.t.Fatal(err)
