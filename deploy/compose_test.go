@@ -654,6 +654,19 @@ func TestNginxConf(t *testing.T) {
 				}
 			}
 		}},
+		{"compresses pages, CSS and JavaScript", func(t *testing.T) {
+			for _, d := range []string{"gzip on", "gzip_vary on", "gzip_proxied any"} {
+				if !has(d) {
+					t.Errorf("no %q", d)
+				}
+			}
+			// text/html is compressed whenever gzip is on.
+			for _, typ := range []string{"text/css", "application/javascript", "application/json", "image/svg+xml"} {
+				if !slices.ContainsFunc(directives, func(d string) bool { return strings.HasPrefix(d, "gzip_types ") && strings.Contains(d, typ) }) {
+					t.Errorf("gzip_types lacks %s", typ)
+				}
+			}
+		}},
 		{"proxies to the upstream and listens on the port compose publishes", func(t *testing.T) {
 			if !has("proxy_pass http://shop") {
 				t.Error("no proxy_pass http://shop")

@@ -230,7 +230,8 @@ func (tb *tab) waitFor(what, cond string) {
 // badge is the cart count in the header.
 func (tb *tab) badge() int {
 	tb.t.Helper()
-	s := tb.text("[data-cart-count]")
+	// Read even when hidden: an empty cart shows no badge.
+	s := strings.TrimSpace(run(tb, "read the cart badge", chromedp.Evaluate[string](`(document.querySelector('[data-cart-count]') || {}).textContent || ''`)))
 	n, err := strconv.Atoi(s)
 	if err != nil {
 		tb.fatalf("cart badge shows %q, want a number", s)

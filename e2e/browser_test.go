@@ -53,6 +53,33 @@ func logIn(tb *tab, email, password string) {
 	}
 }
 
+// checkOut goes through the checkout's steps from the cart page: the
+// shipping address (typed when none is saved), the review, "Place order";
+// with shots, it pictures the two steps.
+func checkOut(tb *tab, shots bool) {
+	tb.t.Helper()
+	tb.click(`a.checkout-start`)
+	if p := tb.path(); p != "/checkout" {
+		tb.fatalf("Check out led to %s, want /checkout", p)
+	}
+	if run(tb, "read the saved name", chromedp.Evaluate[string](`document.querySelector('#name').value`)) == "" {
+		for sel, v := range map[string]string{"#name": "Ann Shopper", "#line1": "1 Test Street", "#postal_code": "10115", "#city": "Berlin", "#country": "Germany"} {
+			tb.fill(sel, v)
+		}
+	}
+	if shots {
+		shoot(tb, "checkout-shipping")
+	}
+	tb.click(`form[action="/checkout/shipping"] button[type=submit]`)
+	if p := tb.path(); !strings.HasPrefix(p, "/checkout/review") {
+		tb.fatalf("the shipping step led to %s, want the review", p)
+	}
+	if shots {
+		shoot(tb, "checkout-review")
+	}
+	tb.click(`.checkout-form button[type=submit]`)
+}
+
 // wantCart checks the cart page's lines and the badge.
 func wantCart(tb *tab, want map[string]int) {
 	tb.t.Helper()
@@ -99,7 +126,21 @@ func TestBrowser(t *testing.T) {
 		// Add from the catalog: JavaScript adds without a reload.
 		tb.do("add a mug from the catalog", chromedp.Click(chromedp.CSS(addButton(1)), chromedp.NodeVisible))
 		tb.waitBadge(1)
-		tb.waitFor("the toast confirms", `/added to your cart/.test((document.querySelector('.toast-success') || {}).textContent || '')`)
+		tb.waitFor("the form's status confirms", `/added to your cart/.test((document.querySelector('.add-status-success') || {}).textContent || '')`)
+		// The focus is back on the button that was pressed, and the
+		// status's "View cart" link is the next Tab stop.
+		if got := run(tb, "read the focused element", chromedp.Evaluate[string](`(function () {
+			var b = document.activeElement; var f = b && b.closest('form');
+			return b.tagName + ' ' + (f ? f.querySelector('[name=product_id]').value : '');
+		})()`)); got != "BUTTON 1" {
+			tb.fatalf("after adding, the focus is on %q, want the mug's Add to cart button", got)
+		}
+		if next := run(tb, "find the status link", chromedp.Evaluate[string](`(function () {
+			var s = document.activeElement.closest('form').querySelector('[data-add-status]');
+			return s.getAttribute('role') + ' ' + (s.querySelector('a') || {}).textContent;
+		})()`)); next != "status View cart" {
+			tb.fatalf("the add's status reads %q, want a status region with a View cart link", next)
+		}
 		if tb.path() != "/" {
 			tb.fatalf("adding with JavaScript left the catalog for %s", tb.path())
 		}
@@ -158,13 +199,16 @@ func TestBrowser(t *testing.T) {
 		tb.click(`a.nav-cart`)
 		wantCart(tb, map[string]int{mug: 1, dripper: 4})
 
-		// Check out and see the order.
-		tb.click(`.checkout-form button[type=submit]`)
+		// Check out through the steps and see the order.
+		checkOut(tb, false)
 		if !strings.HasPrefix(tb.path(), "/orders/") {
 			tb.fatalf("checkout led to %s, want /orders/:id", tb.path())
 		}
-		if got := tb.text(".cart-total dd"); got != "$134.00" {
-			tb.fatalf("order total shows %q, want $134.00 (1 × $18.00 + 4 × $29.00)", got)
+		if got := tb.text(".cart-total dd"); got != "$144.72" {
+			tb.fatalf("order total shows %q, want $144.72 (1 × $18.00 + 4 × $29.00, free shipping, 8%% tax)", got)
+		}
+		if got := tb.text(".order-status h2"); got != "Status: Placed" {
+			tb.fatalf("order status reads %q", got)
 		}
 		if got := tb.text(".flash-success"); !strings.Contains(got, "Order") && !strings.Contains(got, "order") {
 			tb.fatalf("after checkout the flash says %q", got)
@@ -227,13 +271,35 @@ func TestBrowser(t *testing.T) {
 			tb.fatalf("adding without JavaScript led to %s, want /cart", tb.path())
 		}
 		wantCart(tb, map[string]int{"Gooseneck Kettle": 1})
-		if tb.has(".toast-region") {
-			tb.fatalf("a toast region exists although JavaScript is off")
+		if tb.has(".add-status:not(:empty)") || tb.has(".password-toggle") {
+			tb.fatalf("script-made content shows although JavaScript is off")
 		}
 		tb.click(`.cart-product a[href="/products/4"]`)
 		tb.fill("#qty-4", "2")
 		tb.click(`.product form.add-to-cart button[type=submit]`)
 		wantCart(tb, map[string]int{"Gooseneck Kettle": 3})
+	})
+
+	t.Run("AxeFindsProblems", func(t *testing.T) {
+		// The accessibility check is not a check that passes everything:
+		// a picture without a text alternative and an unlabelled field
+		// are found.
+		tb := ch.newTab(t, "axe", c.URL)
+		tb.open("/")
+		if bad, _ := axeViolations(tb, "the catalog"); len(bad) > 0 {
+			tb.fatalf("the catalog has problems before any were made: %v", bad)
+		}
+		tb.do("break the page", chromedp.Evaluate[chromedp.Void](`(function () {
+			document.querySelector('.product-card img').removeAttribute('alt');
+			document.querySelector('label[for="catalog-q"]').remove();
+		})()`))
+		bad, _ := axeViolations(tb, "the broken catalog")
+		got := strings.Join(bad, "\n")
+		for _, want := range []string{"image-alt", "label"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("axe does not report %s on the broken page; it reports:\n%s", want, got)
+			}
+		}
 	})
 
 	t.Run("FailureArtifacts", func(t *testing.T) {
@@ -279,10 +345,13 @@ func TestBrowser(t *testing.T) {
 		shoot(ann, "catalog")
 		ann.do("add a mug", chromedp.Click(chromedp.CSS(addButton(1)), chromedp.NodeVisible))
 		ann.waitBadge(3)
+		ann.open("/?q=coffee")
+		shoot(ann, "search")
 		ann.open("/cart")
 		shoot(ann, "cart")
 
 		ann.open("/login")
+		shoot(ann, "login")
 		ann.fill("#email", email)
 		ann.fill("#password", "not the password")
 		if got := ann.load("log in with a wrong password", chromedp.Click(chromedp.CSS(`form[action="/login"] button[type=submit]`))); got != 401 {
@@ -295,7 +364,7 @@ func TestBrowser(t *testing.T) {
 		ann.open("/orders")
 		shoot(ann, "orders-empty")
 		ann.click("a.nav-cart")
-		ann.click(`.checkout-form button[type=submit]`)
+		checkOut(ann, true)
 		shoot(ann, "order")
 		ann.open("/orders")
 		shoot(ann, "orders")
@@ -313,7 +382,7 @@ func TestBrowser(t *testing.T) {
 }
 
 // TestBrowserIdleTimeout: with a short idle timeout the page warns before
-// the session ends, "Stay signed in" extends it, and once idle past the
+// the session ends, "Stay logged in" extends it, and once idle past the
 // timeout the next click asks to log in again.
 func TestBrowserIdleTimeout(t *testing.T) {
 	t.Parallel()
@@ -330,22 +399,22 @@ func TestBrowserIdleTimeout(t *testing.T) {
 
 	// The warning comes at half the idle time before the end.
 	tb.do("wait for the expiry warning", chromedp.WaitVisible(chromedp.CSS("[data-expiry-warning]")))
-	if got := tb.text("[data-expiry-warning] p"); !strings.Contains(got, "signed out in") {
+	if got := tb.text("[data-expiry-warning] p"); !strings.Contains(got, "logged out in") {
 		tb.fatalf("expiry warning says %q", got)
 	}
 	tb.do("stay signed in", chromedp.Click(chromedp.CSS("[data-expiry-warning] button"), chromedp.NodeVisible))
 	tb.do("the warning goes", chromedp.WaitNotPresent(chromedp.CSS("[data-expiry-warning]")))
 
-	// Past the first expiry: still signed in, thanks to "Stay signed in".
+	// Past the first expiry: still signed in, thanks to "Stay logged in".
 	time.Sleep(time.Until(loaded.Add(idle + time.Second)))
 	tb.click(`.site-nav a[href="/orders"]`)
 	if tb.path() != "/orders" {
-		tb.fatalf("after \"Stay signed in\" and %v, /orders led to %s", time.Since(loaded).Round(time.Second), tb.path())
+		tb.fatalf("after \"Stay logged in\" and %v, /orders led to %s", time.Since(loaded).Round(time.Second), tb.path())
 	}
 
 	// Idle past the timeout: the page says so, and the next click asks to
 	// log in.
-	tb.waitFor("the page says the session ended", `/signed out because you were inactive/.test((document.querySelector('[data-expiry-warning]') || {}).textContent || '')`)
+	tb.waitFor("the page says the session ended", `/logged out because you were inactive/.test((document.querySelector('[data-expiry-warning]') || {}).textContent || '')`)
 	time.Sleep(500 * time.Millisecond) // the server's clock, not the page's, decides
 	tb.click(`.site-nav a[href="/orders"]`)
 	if p := tb.path(); !strings.HasPrefix(p, "/login") {
@@ -373,6 +442,8 @@ var docScreenshots = map[string]bool{
 	"catalog-desktop": true, "catalog-phone": true, "product-desktop": true,
 	"cart-desktop": true, "cart-phone": true, "login-error-desktop": true,
 	"order-desktop": true, "sessions-desktop": true, "error-404-phone": true,
+	"checkout-shipping-desktop": true, "checkout-shipping-phone": true, "checkout-review-desktop": true,
+	"checkout-review-phone": true, "order-phone": true, "search-desktop": true,
 }
 
 // layoutProblems lists what is visibly wrong with the page at the current
@@ -396,7 +467,8 @@ const layoutProblems = `(function () {
 	return p;
 })()`
 
-// shoot checks the page at every width and saves a full-page screenshot of
+// shoot checks the page at every width (its layout, and its accessibility
+// with axe-core) and saves a full-page screenshot of
 // each under test-artifacts/screenshots, and for the pictures the docs
 // show, the first screen under SHOP_SCREENSHOTS_DIR.
 func shoot(tb *tab, page string) {
@@ -424,6 +496,7 @@ func shoot(tb *tab, page string) {
 		if problems := run(tb, "check the layout", chromedp.Evaluate[[]string](layoutProblems)); len(problems) > 0 {
 			tb.errorf("%s at %dpx: %s", page, vp.width, strings.Join(problems, "; "))
 		}
+		checkAccessibility(tb, name)
 		png := run(tb, "screenshot "+name, chromedp.FullScreenshot(100))
 		if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
 			tb.t.Fatal(err)

@@ -164,7 +164,7 @@ func (h *accountHandler) revoke(c echo.Context) error {
 	if current {
 		return h.done(c, "/", "You have been logged out.", func() (any, error) { return sessionsJSON{Sessions: []SessionRow{}}, nil })
 	}
-	return h.done(c, "/account/sessions", "That device has been signed out.", h.sessionsJSON(c))
+	return h.done(c, "/account/sessions", "That device has been logged out.", h.sessionsJSON(c))
 }
 
 // revokeOthers answers POST /account/sessions/revoke-others.
@@ -183,7 +183,7 @@ func (h *accountHandler) revokeOthers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.done(c, "/account/sessions", fmt.Sprintf("Signed out %s.", views.Plural(n, "other session", "other sessions")), h.sessionsJSON(c))
+	return h.done(c, "/account/sessions", fmt.Sprintf("Logged out %s.", views.Plural(n, "other session", "other sessions")), h.sessionsJSON(c))
 }
 
 // passwordForm answers GET /account/password.
@@ -225,7 +225,7 @@ func (h *accountHandler) changePassword(c echo.Context) error {
 	}
 	msg := "Your password has been changed."
 	if n > 0 {
-		msg += fmt.Sprintf(" %s signed out.", views.Plural(n, "other session", "other sessions"))
+		msg += fmt.Sprintf(" %s logged out.", views.Plural(n, "other session", "other sessions"))
 	}
 	return h.done(c, "/account/sessions", msg, h.sessionsJSON(c))
 }

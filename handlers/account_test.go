@@ -82,7 +82,7 @@ func TestAccountSessions(t *testing.T) {
 					t.Errorf("the phone's session is not listed as served by replica-b: %v", devices)
 				}
 				page := laptop.Get(t, a.URL, "/account/sessions", false)
-				for _, want := range []string{"Firefox on Linux", "Safari on iPhone", "This device", "Sign out all other sessions", "replica-b"} {
+				for _, want := range []string{"Firefox on Linux", "Safari on iPhone", "This device", "Log out all other sessions", "replica-b"} {
 					if !strings.Contains(page.Body, want) {
 						t.Errorf("sessions page lacks %q", want)
 					}

@@ -94,13 +94,15 @@ func (h *apiHandler) addItem(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	key := cart.AccountKey(apiUser(c).PublicID)
-	if _, _, _, err := h.carts.AddOnce(ctx, key, id, qty, c.Request().Header.Get("Idempotency-Key")); err != nil {
+	prod, n, _, err := h.carts.AddOnce(ctx, key, id, qty, c.Request().Header.Get("Idempotency-Key"))
+	if err != nil {
 		return err
 	}
 	v, err := h.carts.View(ctx, key)
 	if err != nil {
 		return err
 	}
+	v.Message = cart.StockNotice(prod, n)
 	return c.JSON(http.StatusOK, v)
 }
 
@@ -133,7 +135,7 @@ func (h *apiHandler) requireToken() echo.MiddlewareFunc {
 			}
 			if u.Epoch != id.Epoch {
 				return refuseToken(c, "invalid_token",
-					"This access token was revoked: the password changed or every session was signed out. Get a new one from POST /api/v1/tokens.")
+					"This access token was revoked: the password changed or every other session was logged out. Get a new one from POST /api/v1/tokens.")
 			}
 			c.Set(ctxAPIUser, u)
 			return next(c)

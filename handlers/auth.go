@@ -45,18 +45,26 @@ func (h *authHandler) loginForm(c echo.Context) error {
 	return h.html(c, http.StatusOK, p)
 }
 
-// signupForm answers GET /signup.
+// signupForm answers GET /signup. ?next= works as on the login form, so
+// a shopper sent to log in at checkout who creates an account instead
+// comes back to the cart.
 func (h *authHandler) signupForm(c echo.Context) error {
-	return h.html(c, http.StatusOK, h.newPage(c, "signup", "Create your account"))
+	p := h.newPage(c, "signup", "Create your account")
+	if next := localPath(c.QueryParam("next")); next != "/" {
+		p.Form = &Form{Values: map[string]string{"next": next}}
+	}
+	return h.html(c, http.StatusOK, p)
 }
 
 func credentials(c echo.Context) account.Credentials {
 	return account.Credentials{Email: c.FormValue("email"), Password: c.FormValue("password")}
 }
 
-// signup answers POST /signup: creates the account and logs in.
+// signup answers POST /signup: creates the account and logs in (form
+// next: where to go afterwards, as for login).
 func (h *authHandler) signup(c echo.Context) error {
 	cred := credentials(c)
+	next := localPath(c.FormValue("next"))
 	ctx := c.Request().Context()
 	err := retryAfter(c, h.guard.Hashing(ctx, c.RealIP(), 1))
 	var u account.User
@@ -64,7 +72,7 @@ func (h *authHandler) signup(c echo.Context) error {
 		u, err = h.accounts.Signup(ctx, cred)
 	}
 	if err != nil {
-		return h.formError(c, err, h.newPage(c, "signup", "Create your account"), map[string]string{"email": cred.Email})
+		return h.formError(c, err, h.newPage(c, "signup", "Create your account"), map[string]string{"email": cred.Email, "next": next})
 	}
 	if err := h.startSession(c, u, false); err != nil {
 		return err
@@ -77,7 +85,7 @@ func (h *authHandler) signup(c echo.Context) error {
 	if err := h.sendVerify(c, u); err != nil {
 		h.logger.ErrorContext(ctx, "queue the verification mail", "err", err)
 	}
-	return h.done(c, "/", "Welcome! Your account is ready. We sent you a link to confirm your email address.", h.homeJSON(c))
+	return h.done(c, next, "Welcome! Your account is ready. We sent you a link to confirm your email address.", h.homeJSON(c))
 }
 
 // login answers POST /login (form next: where to go afterwards, a local

@@ -62,11 +62,30 @@ func (h *cartHandler) add(c echo.Context) error {
 	if err != nil {
 		return h.productFormError(c, id, err)
 	}
+	if notice := cart.StockNotice(prod, n); notice != "" {
+		return h.capped(c, notice)
+	}
 	msg := fmt.Sprintf("Added %s to your cart.", prod.Name)
 	if n == cart.MaxQuantity {
 		msg = fmt.Sprintf("Your cart now holds %d × %s, the most one order can take.", n, prod.Name)
 	}
 	return h.done(c, "/cart", msg, h.cartJSON(c))
+}
+
+// capped finishes an add or an update that the stock held back: HTML
+// clients see the cart with a note naming the product and what is left,
+// JSON clients the cart with that note as its "message".
+func (h *cartHandler) capped(c echo.Context, notice string) error {
+	if wantsJSON(c) {
+		v, err := h.cartView(c)
+		if err != nil {
+			return err
+		}
+		v.Message = notice
+		return h.json(c, http.StatusOK, v)
+	}
+	sessionOf(c).AddFlash("info", notice)
+	return h.redirect(c, "/cart")
 }
 
 // productFormError re-renders the product page with the error next to the
@@ -99,9 +118,12 @@ func (h *cartHandler) set(c echo.Context) error {
 		return h.cartFormError(c, err)
 	}
 	key := cartKeyForWrite(sessionOf(c))
-	prod, err := h.carts.Set(ctx, key, id, qty)
+	prod, n, err := h.carts.Set(ctx, key, id, qty)
 	if err != nil {
 		return h.cartFormError(c, err)
+	}
+	if n < qty {
+		return h.capped(c, cart.StockNotice(prod, n))
 	}
 	msg := fmt.Sprintf("Updated %s.", prod.Name)
 	if qty == 0 {

@@ -2,7 +2,9 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -15,8 +17,9 @@ type catalogHandler struct {
 	products *catalog.Cache
 }
 
-// catalogJSON is the JSON of GET /.
+// catalogJSON is the JSON of GET / (with "query" for a search).
 type catalogJSON struct {
+	Query    string            `json:"query,omitempty"`
 	Products []catalog.Product `json:"products"`
 }
 
@@ -31,22 +34,26 @@ func (h *catalogHandler) catalogJSON(ctx context.Context) (any, error) {
 	return catalogJSON{Products: ps}, nil
 }
 
-// list answers GET /.
+// list answers GET / and GET /?q=words (a search of the catalog).
 func (h *catalogHandler) list(c echo.Context) error {
 	ctx := c.Request().Context()
-	if wantsJSON(c) {
-		v, err := h.catalogJSON(ctx)
-		if err != nil {
-			return err
-		}
-		return h.json(c, http.StatusOK, v)
-	}
-	ps, err := h.products.List(ctx)
+	q := strings.TrimSpace(c.QueryParam("q"))
+	ps, err := h.products.Search(ctx, q)
 	if err != nil {
 		return err
 	}
-	p := h.newPage(c, "catalog", "Catalog")
-	p.Data = CatalogData{Products: ps}
+	if ps == nil {
+		ps = []catalog.Product{}
+	}
+	if wantsJSON(c) {
+		return h.json(c, http.StatusOK, catalogJSON{Query: q, Products: ps})
+	}
+	title := "Catalog"
+	if q != "" {
+		title = fmt.Sprintf("Search: %s", q)
+	}
+	p := h.newPage(c, "catalog", title)
+	p.Data = CatalogData{Products: ps, Query: q}
 	return h.html(c, http.StatusOK, p)
 }
 

@@ -64,7 +64,7 @@ func TestAccountAndOrderPagesAreNotStored(t *testing.T) {
 		c := newClient(t)
 		c.signup(t, s.URL, testenv.RandomName("nostore")+"@example.com", "a fine password")
 		wantStatus(t, c.Post(t, s.URL, "/cart/items", url.Values{"product_id": {"1"}}, c.CSRF(), true), http.StatusOK)
-		checkout := c.Post(t, s.URL, "/checkout", nil, c.CSRF(), false)
+		checkout := c.Post(t, s.URL, "/checkout", testAddress(), c.CSRF(), false)
 		wantStatus(t, checkout, http.StatusSeeOther)
 		order := checkout.Header.Get("Location")
 		for _, path := range []string{"/account/sessions", "/account/password", "/orders", order} {

@@ -128,7 +128,7 @@ func csrf() echo.MiddlewareFunc {
 			if t == "" {
 				t = c.Request().PostFormValue("csrf_token")
 			}
-			if !sessionOf(c).CheckCSRF(t) {
+			if !sessionOf(c).CheckCSRF(unmaskCSRF(t)) {
 				return apperr.Forbidden("invalid_csrf_token",
 					"Your form expired or came from another site. Reload the page and try again.")
 			}
@@ -137,10 +137,11 @@ func csrf() echo.MiddlewareFunc {
 	}
 }
 
-// csrfToken is the CSRF token pages carry ("" outside the session routes).
+// csrfToken is the CSRF token pages carry, masked afresh for each page
+// (csrfmask.go); "" outside the session routes.
 func csrfToken(c echo.Context) string {
 	if s := sessionOf(c); s != nil {
-		return s.CSRFToken()
+		return maskCSRF(s.CSRFToken())
 	}
 	return ""
 }

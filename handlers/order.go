@@ -81,7 +81,23 @@ func (h *orderHandler) checkout(c echo.Context) error {
 	if gen != nil {
 		seenGen = *gen
 	}
-	res, err := h.orders.Checkout(ctx, uid, cart.AccountKey(sess.Account().PublicID), seenGen)
+	d := order.Details{Shipping: c.FormValue("shipping"), Payment: c.FormValue("payment"), Address: addressForm(c)}
+	if d.Address.IsZero() {
+		// The address the shipping step saved; a JSON client may order
+		// without one, a page never does.
+		saved, ok, err := h.orders.SavedAddress(ctx, uid)
+		if err != nil {
+			return err
+		}
+		if !ok && !wantsJSON(c) {
+			sess.AddFlash("info", errNoAddress.Message)
+			return h.redirect(c, "/checkout")
+		}
+		d.Address = saved
+	} else if _, err := h.orders.SaveAddress(ctx, uid, d.Address); err != nil {
+		return h.checkoutError(c, err)
+	}
+	res, err := h.orders.CheckoutWith(ctx, uid, cart.AccountKey(sess.Account().PublicID), seenGen, d)
 	if err != nil {
 		return h.checkoutError(c, err)
 	}
@@ -123,20 +139,22 @@ func optionalInt(s, field string) (*int64, error) {
 	return &n, nil
 }
 
-// checkoutError shows a checkout that could not go through (an empty cart,
-// not enough stock) on the cart page, with the message on top; JSON
-// clients and other errors go to the error handler.
+// checkoutError sends a shopper whose checkout could not go through (an
+// empty cart, not enough stock, a damaged form) back to the cart page with
+// the message on top and the problem lines marked there: a 303, so no
+// /checkout URL stays in the browser that a reload would post again. A
+// bad address goes back to the shipping step. JSON clients and other
+// errors go to the error handler.
 func (h *orderHandler) checkoutError(c echo.Context, err error) error {
-	if wantsJSON(c) || !(apperr.IsKind(err, apperr.KindInvalid) || apperr.IsKind(err, apperr.KindConflict)) {
+	e := apperr.As(err)
+	if wantsJSON(c) || e == nil || !(e.Kind == apperr.KindInvalid || e.Kind == apperr.KindConflict) {
 		return err
 	}
-	v, verr := h.cartView(c)
-	if verr != nil {
-		return verr
+	sessionOf(c).AddFlash("error", e.Message)
+	if e.Code == "invalid_address" || e.Code == "invalid_shipping" {
+		return h.redirect(c, "/checkout")
 	}
-	p := h.newPage(c, "cart", "Your cart")
-	p.Data = CartData{Cart: v}
-	return h.formError(c, err, p, nil)
+	return h.redirect(c, "/cart")
 }
 
 // list answers GET /orders.

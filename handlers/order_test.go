@@ -70,13 +70,25 @@ func ordersOf(t *testing.T, b *backend, productID string) int {
 
 var checkoutField = regexp.MustCompile(`name="(expected_total_cents|cart_generation)" value="(\d+)"`)
 
-// checkoutForm reads the checkout form of the cart page, as a browser
-// submitting it would send it.
+// testAddress is a shipping address as the shipping step's form sends it.
+func testAddress() url.Values {
+	return url.Values{"name": {"Ada Lovelace"}, "line1": {"12 St James's Square"}, "postal_code": {"SW1Y 4JH"},
+		"city": {"London"}, "country": {"United Kingdom"}, "shipping": {"standard"}}
+}
+
+// checkoutForm goes through the checkout's steps as a browser does (the
+// shipping step saves an address, the review shows the order) and reads
+// the review's "Place order" form, as a browser submitting it would send
+// it.
 func (c *client) checkoutForm(t *testing.T, base string) url.Values {
 	t.Helper()
-	r := c.Get(t, base, "/cart", false)
+	r := c.Post(t, base, "/checkout/shipping", testAddress(), c.Token(t, base), false)
+	if r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/checkout/review") {
+		t.Fatalf("the shipping step answered %d to %q:\n%.3000s", r.StatusCode, r.Header.Get("Location"), r.Body)
+	}
+	r = c.Get(t, base, r.Header.Get("Location"), false)
 	if !strings.Contains(r.Body, `action="/checkout"`) {
-		t.Fatalf("the cart page has no checkout form:\n%.3000s", r.Body)
+		t.Fatalf("the review page has no checkout form (%d):\n%.3000s", r.StatusCode, r.Body)
 	}
 	form := url.Values{}
 	for _, m := range checkoutField.FindAllStringSubmatch(r.Body, -1) {
@@ -168,7 +180,9 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 			t.Errorf("order JSON = %+v", o)
 		}
 		list := c.Get(t, s.URL, "/orders", false)
-		for _, want := range []string{`href="/orders/` + id + `"`, "2 items", "$158.00"} {
+		// The list shows what the shopper pays: the items, free standard
+		// shipping (over $50) and 8% tax by default.
+		for _, want := range []string{`href="/orders/` + id + `"`, "2 items", "$170.64"} {
 			if !strings.Contains(list.Body, want) {
 				t.Errorf("orders page lacks %q", want)
 			}
@@ -244,7 +258,9 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 		scarce := newProduct(t, b, "Scarce Headphones", 12900, 3)
 		c.add(t, s.URL, plenty, 1)
 		c.add(t, s.URL, scarce, 3)
-		// Someone else buys two of them meanwhile.
+		// The shopper saw the review; someone else buys two of them
+		// meanwhile.
+		form := c.checkoutForm(t, s.URL)
 		if _, err := b.db.Exec(context.Background(), `UPDATE products SET stock = 1 WHERE id = $1`, scarce); err != nil {
 			t.Fatal(err)
 		}
@@ -253,10 +269,21 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 		if !strings.Contains(e.Error.Message, "Scarce Headphones has only 1 left") || strings.Contains(e.Error.Message, "Plenty Socks") {
 			t.Errorf("message = %q, want it to name the scarce product only", e.Error.Message)
 		}
-		r := c.Post(t, s.URL, "/checkout", c.checkoutForm(t, s.URL), c.CSRF(), false)
-		wantStatus(t, r, http.StatusConflict)
-		if !strings.Contains(r.Body, "Scarce Headphones has only 1 left") || !strings.Contains(r.Body, `action="/checkout"`) {
-			t.Errorf("HTML client did not get the cart page with the message:\n%.3000s", r.Body)
+		// A page is sent back to the cart (no /checkout URL left to
+		// reload), which names the product and marks its line.
+		r := c.Post(t, s.URL, "/checkout", form, c.CSRF(), false)
+		wantStatus(t, r, http.StatusSeeOther)
+		if loc := r.Header.Get("Location"); loc != "/cart" {
+			t.Errorf("failed checkout went to %q, want /cart", loc)
+		}
+		page := c.Get(t, s.URL, "/cart", false)
+		if !strings.Contains(page.Body, "Scarce Headphones has only 1 left") || strings.Count(page.Body, `class="cart-line is-short"`) != 1 {
+			t.Errorf("the cart does not show the message and the one marked line:\n%.4000s", page.Body)
+		}
+		// The review sends the shopper back to the cart too.
+		r = c.Get(t, s.URL, "/checkout/review?shipping=standard", false)
+		if loc := r.Header.Get("Location"); r.StatusCode != http.StatusSeeOther || loc != "/cart" {
+			t.Errorf("review of a short cart = %d to %q, want 303 to /cart", r.StatusCode, loc)
 		}
 		if after := c.Cart(t, s.URL).Quantities(); fmt.Sprint(after) != fmt.Sprint(before) {
 			t.Errorf("cart changed: %v → %v", before, after)
@@ -274,9 +301,12 @@ func testCheckout(t *testing.T, b *backend, s *shop) {
 		c := newClient(t)
 		c.signup(t, s.URL, testenv.RandomName("max")+"@example.com", "max's password")
 		wantError(t, c.Post(t, s.URL, "/checkout", nil, c.CSRF(), true), http.StatusUnprocessableEntity, "cart_empty")
-		r := c.Post(t, s.URL, "/checkout", nil, c.CSRF(), false)
-		wantStatus(t, r, http.StatusUnprocessableEntity)
-		if !strings.Contains(r.Body, "Your cart is empty") {
+		r := c.Post(t, s.URL, "/checkout", testAddress(), c.CSRF(), false)
+		wantStatus(t, r, http.StatusSeeOther)
+		if loc := r.Header.Get("Location"); loc != "/cart" {
+			t.Errorf("checkout of an empty cart went to %q, want /cart", loc)
+		}
+		if page := c.Get(t, s.URL, "/cart", false); !strings.Contains(page.Body, "Your cart is empty") {
 			t.Error("HTML client did not get the cart page saying the cart is empty")
 		}
 	})

@@ -32,6 +32,9 @@ type Page struct {
 	Replica      string
 	StoreKind    string
 	ShowServedBy bool
+	// Zone is the shopper's time zone (an IANA name, "" for UTC), for
+	// the localTime template function.
+	Zone string
 	// Form carries the submitted values and per-field errors of a form page.
 	Form *Form
 	// Data is the page's own data; see the *Data types below.
@@ -76,6 +79,8 @@ type ErrorData struct {
 // CatalogData is the Data of the "catalog" page.
 type CatalogData struct {
 	Products []catalog.Product
+	// Query is the search the products answer ("" for the whole catalog).
+	Query string
 }
 
 // ProductData is the Data of the "product" page.

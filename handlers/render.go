@@ -18,7 +18,7 @@ import (
 )
 
 // pageNames are the templates under views/pages.
-var pageNames = []string{"catalog", "product", "cart", "login", "signup", "error", "sessions", "password", "orders", "order", "forgot", "reset", "delete"}
+var pageNames = []string{"catalog", "product", "cart", "login", "signup", "error", "sessions", "password", "orders", "order", "forgot", "reset", "delete", "checkout", "review"}
 
 // renderer holds the parsed templates, one set per page, parsed once at
 // start so that a broken template stops the start instead of a request.

@@ -74,6 +74,7 @@ func (w *web) newPage(c echo.Context, name, title string) Page {
 		Replica:      w.replica,
 		StoreKind:    string(w.sessions.Kind()),
 		ShowServedBy: w.showServedBy,
+		Zone:         shopperZone(c),
 	}
 	if s := sessionOf(c); s != nil && s.UserID() != 0 {
 		p.User = &UserView{Email: s.Email()}
@@ -116,7 +117,7 @@ const headerCSRFToken = "X-CSRF-Token"
 // errSessionEnded answers a request whose session another request ended
 // while it ran (a logout in another tab, "sign out other sessions" on
 // another device): HTML clients go to the login form, JSON clients get 401.
-var errSessionEnded = apperr.Unauthorized("session_ended", "You have been signed out. Please log in again.")
+var errSessionEnded = apperr.Unauthorized("session_ended", "You have been logged out. Please log in again.")
 
 // sessionEnded finishes a request whose session was no longer stored when
 // it came to save it: nothing of the old session is written back.

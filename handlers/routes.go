@@ -42,12 +42,15 @@ const (
 	routeReadyz          = "readyz"
 	routeStatic          = "static"
 
-	routeCheckout   = "checkout"
-	routeOrders     = "orders"
-	routeOrder      = "order"
-	routeAPITokens  = "api.tokens"
-	routeAPICart    = "api.cart"
-	routeAPICartAdd = "api.cart.add"
+	routeCheckout             = "checkout"
+	routeCheckoutShippingForm = "checkout.shipping.form"
+	routeCheckoutShipping     = "checkout.shipping"
+	routeCheckoutReview       = "checkout.review"
+	routeOrders               = "orders"
+	routeOrder                = "order"
+	routeAPITokens            = "api.tokens"
+	routeAPICart              = "api.cart"
+	routeAPICartAdd           = "api.cart.add"
 )
 
 // routes registers every route of docs/http.md in one place. Probes and
@@ -87,6 +90,9 @@ func (s *server) routes(e *echo.Echo) {
 	b.POST("/password/forgot", s.auth.forgot).Name = routeForgot
 	b.GET("/password/reset", s.auth.resetForm, noStore).Name = routeResetForm
 	b.POST("/password/reset", s.auth.reset, noStore).Name = routeReset
+	b.GET("/checkout", s.orders.shippingForm, noStore).Name = routeCheckoutShippingForm
+	b.POST("/checkout/shipping", s.orders.saveShipping, noStore).Name = routeCheckoutShipping
+	b.GET("/checkout/review", s.orders.review, noStore).Name = routeCheckoutReview
 	b.POST("/checkout", s.orders.checkout, noStore).Name = routeCheckout
 	b.GET("/orders", s.orders.list, noStore).Name = routeOrders
 	b.GET("/orders/:id", s.orders.show, noStore).Name = routeOrder

@@ -572,6 +572,11 @@ func TestLogin(t *testing.T) {
 
 		t.Run("GuestCartMergesAtLogin", func(t *testing.T) {
 			email := testenv.RandomName("gus") + "@example.com"
+			// Enough mugs in stock that only the line's cap of 99 holds
+			// the merge back (an add is capped at the stock too).
+			if _, err := s.App.Pools.DB.Exec(t.Context(), `UPDATE products SET stock = 500 WHERE id = 1`); err != nil {
+				t.Fatal(err)
+			}
 			// Earlier visit: the account's cart holds 97 mugs.
 			earlier := newClient(t)
 			earlier.signup(t, s.URL, email, "gus's password")

@@ -14,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"reflect"
 	"strconv"
+	"time"
 )
 
 // FS holds the layouts, pages and partials.
@@ -34,10 +36,12 @@ var MailFS embed.FS
 // in a preview). The functions are pure so the templates stay easy to test.
 func Funcs(asset func(string) string) template.FuncMap {
 	return template.FuncMap{
-		"asset":  asset,
-		"money":  Money,
-		"plural": Plural,
-		"dict":   Dict,
+		"asset":        asset,
+		"money":        Money,
+		"plural":       Plural,
+		"dict":         Dict,
+		"localTime":    LocalTime,
+		"errorSummary": Summarize,
 		// idempotencyKey is the one impure function: every rendered form
 		// gets a fresh key, so a submit retried after a replica died is
 		// applied once, while a new visit to the page adds again.
@@ -79,6 +83,55 @@ func Money(cents int64) string {
 		dollars = string(b)
 	}
 	return fmt.Sprintf("%s$%s.%02d", sign, dollars, u%100)
+}
+
+// ErrorSummary is what the error summary on top of a form shows: the
+// form's message and each field with a problem, linked to its input.
+type ErrorSummary struct {
+	Message string
+	Items   []SummaryItem
+}
+
+// SummaryItem is one field with a problem: the id of its input and the
+// message.
+type SummaryItem struct {
+	ID, Message string
+}
+
+// Summarize builds the error summary of a form: pairs are a field's name
+// and the id of its input, in the order the form shows them. It returns
+// nil when the form has no errors.
+// {{template "error-summary" (errorSummary .Form "email" "email")}}.
+func Summarize(form interface{ Error(string) string }, pairs ...string) (*ErrorSummary, error) {
+	if len(pairs)%2 != 0 {
+		return nil, errors.New("errorSummary: odd number of field and id arguments")
+	}
+	if form == nil || reflect.ValueOf(form).IsNil() {
+		return nil, nil
+	}
+	s := &ErrorSummary{Message: form.Error("")}
+	for i := 0; i < len(pairs); i += 2 {
+		if msg := form.Error(pairs[i]); msg != "" {
+			s.Items = append(s.Items, SummaryItem{ID: pairs[i+1], Message: msg})
+		}
+	}
+	if s.Message == "" && len(s.Items) == 0 {
+		return nil, nil
+	}
+	return s, nil
+}
+
+// LocalTime formats t in the time zone named zone (an IANA name such as
+// "Europe/Berlin", which the handlers take from the browser; unknown or
+// empty: UTC), with the zone's abbreviation: "14 Mar 2026 at 10:26 CET".
+func LocalTime(t time.Time, zone string) string {
+	loc := time.UTC
+	if zone != "" {
+		if l, err := time.LoadLocation(zone); err == nil {
+			loc = l
+		}
+	}
+	return t.In(loc).Format("2 Jan 2006 at 15:04 MST")
 }
 
 // Plural returns "N one" when n is 1 and "N many" otherwise:

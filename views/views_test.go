@@ -36,6 +36,7 @@ type page struct {
 	Replica          string
 	StoreKind        string
 	ShowServedBy     bool
+	Zone             string
 	Form             *form
 	Data             any
 }
@@ -69,7 +70,10 @@ type errorData struct {
 	RequestID string
 }
 
-type catalogData struct{ Products []catalog.Product }
+type catalogData struct {
+	Products []catalog.Product
+	Query    string
+}
 
 type productData struct{ Product catalog.Product }
 
@@ -78,6 +82,23 @@ type cartData struct{ Cart cart.View }
 type ordersData struct{ Orders []order.Summary }
 
 type orderData struct{ Order order.Order }
+
+// checkoutData mirrors handlers.CheckoutData.
+type checkoutData struct {
+	Cart     cart.View
+	Address  order.Address
+	Options  []shippingChoice
+	Shipping string
+	Quote    order.Quote
+	TaxRate  string
+	Payments []struct{ Code, Name string }
+	Payment  string
+}
+
+type shippingChoice struct {
+	order.ShippingOption
+	PriceCents int64
+}
 
 const token = "tok-3f9a_Zx+/="
 
@@ -102,11 +123,19 @@ var (
 	// anOrder's first line was named and priced differently from the
 	// catalog today: the order shows what was paid.
 	anOrder = order.Order{
-		ID: 42, CreatedAt: placed, Count: 3, TotalCents: 135900,
+		ID: 42, CreatedAt: placed, Count: 3, TotalCents: 135900, GrandTotalCents: 135900, Status: "placed", PaymentMethod: "on_delivery",
 		Items: []order.Line{
-			{ProductID: 1, SKU: "MUG-001", Name: `Mug <b>"old name"</b>`, Quantity: 2, UnitPriceCents: 3000, LineTotalCents: 6000},
+			{ProductID: 1, SKU: "MUG-001", Name: `Mug <b>"old name"</b>`, Quantity: 2, UnitPriceCents: 3000, LineTotalCents: 6000, Image: "img/products/mug.svg"},
 			{ProductID: 9, SKU: "LMP-009", Name: "Brass Desk Lamp", Quantity: 1, UnitPriceCents: 129900, LineTotalCents: 129900},
 		},
+	}
+	paidAt, shippedAt = placed.Add(24 * time.Hour), placed.Add(48 * time.Hour)
+	// shippedOrder went all the way, to an address, with shipping and tax.
+	shippedOrder = order.Order{
+		ID: 44, CreatedAt: placed, Count: 1, TotalCents: 1800, ShippingCents: 495, TaxCents: 184, GrandTotalCents: 2479,
+		Status: "shipped", PaidAt: &paidAt, ShippedAt: &shippedAt, PaymentMethod: "invoice", ShippingOption: "standard",
+		ShipTo: &order.Address{Name: "Ada Lovelace", Line1: "12 St James's Square", PostalCode: "SW1Y 4JH", City: "London", Country: "United Kingdom"},
+		Items:  []order.Line{{ProductID: 1, SKU: "MUG-001", Name: "Stoneware Mug", Quantity: 1, UnitPriceCents: 1800, LineTotalCents: 1800, Image: "img/products/mug.svg"}},
 	}
 )
 
@@ -127,7 +156,7 @@ func parsePages(t *testing.T) map[string]*template.Template {
 		t.Fatalf("parse layouts: %v", err)
 	}
 	pages := map[string]*template.Template{}
-	for _, name := range []string{"catalog", "product", "cart", "login", "signup", "error", "orders", "order"} {
+	for _, name := range []string{"catalog", "product", "cart", "login", "signup", "error", "orders", "order", "checkout", "review"} {
 		clone, err := base.Clone()
 		if err != nil {
 			t.Fatal(err)
@@ -290,7 +319,7 @@ func TestCartPages(t *testing.T) {
 			name: "CartFull",
 			page: page{Title: "Your cart", Name: "cart", CSRFToken: token, User: signedIn, CartCount: 3, Data: cartData{Cart: fullCart}},
 			check: func(t *testing.T, raw string, doc *html.Node) {
-				wantText(t, doc, "Stoneware Mug", "Brass Desk Lamp", "$36.00", "$1,299.00", "$1,335.00", "3 items", "0 removes")
+				wantText(t, doc, "Stoneware Mug", "Brass Desk Lamp", "$36.00", "$1,299.00", "$1,335.00", "3 items", "Set to 0 to remove the item.")
 				for _, it := range fullCart.Items {
 					id := strconv.FormatInt(it.ProductID, 10)
 					if find(doc, byAttr("href", "/products/"+id)) == nil {
@@ -313,18 +342,9 @@ func TestCartPages(t *testing.T) {
 						t.Errorf("no remove form for product %s", id)
 					}
 				}
-				f := find(doc, isForm("/checkout"))
-				if f == nil {
-					t.Fatal("signed-in user has no checkout form")
-				}
-				for name, want := range map[string]string{"expected_total_cents": "133500", "cart_generation": "1700000000123"} {
-					in := find(f, byAttr("name", name))
-					if in == nil || attr(in, "type") != "hidden" || attr(in, "value") != want {
-						t.Errorf("checkout form: %s is not hidden %q", name, want)
-					}
-				}
-				if b := find(f, func(n *html.Node) bool { return n.Data == "button" }); b == nil || !strings.Contains(text(b), "Check out") {
-					t.Error("checkout form has no Check out button")
+				// Checking out starts with the shipping step, a GET.
+				if a := find(doc, byAttr("href", "/checkout")); a == nil || !strings.Contains(text(a), "Check out") {
+					t.Error("signed-in user has no Check out link to /checkout")
 				}
 				if find(doc, byAttr("href", "/login?next=/cart")) != nil {
 					t.Error("signed-in user is asked to log in to check out")
@@ -352,7 +372,7 @@ func TestCartPages(t *testing.T) {
 			},
 			check: func(t *testing.T, raw string, doc *html.Node) {
 				alert := find(doc, byAttr("role", "alert"))
-				if alert == nil || !strings.Contains(text(alert), "Brass Desk Lamp has only 0 left.") || !strings.Contains(text(alert), "Error:") {
+				if alert == nil || !strings.Contains(text(alert), "Brass Desk Lamp has only 0 left.") || !strings.Contains(text(alert), "There is a problem") {
 					t.Fatal("the checkout error is not shown as an alert")
 				}
 				if table := find(doc, func(n *html.Node) bool { return n.Data == "table" }); !precedes(doc, alert, table) {
@@ -382,11 +402,11 @@ func TestOrderPages(t *testing.T) {
 		{
 			name: "OrdersList",
 			page: page{Title: "Your orders", Name: "orders", CSRFToken: token, User: signedIn, Data: ordersData{Orders: []order.Summary{
-				{ID: 43, CreatedAt: placed.Add(time.Hour), Count: 1, TotalCents: 1800},
-				{ID: 42, CreatedAt: placed, Count: 3, TotalCents: 135900},
+				{ID: 43, CreatedAt: placed.Add(time.Hour), Count: 1, TotalCents: 1800, GrandTotalCents: 1800, Status: "placed"},
+				{ID: 42, CreatedAt: placed, Count: 3, TotalCents: 135900, GrandTotalCents: 135900, Status: "shipped"},
 			}}},
 			check: func(t *testing.T, raw string, doc *html.Node) {
-				wantText(t, doc, "Order #43", "Order #42", "14 Mar 2026, 09:26 UTC", "1 item", "3 items", "$18.00", "$1,359.00")
+				wantText(t, doc, "Order #43", "Order #42", "14 Mar 2026 at 09:26 UTC", "1 item", "3 items", "$18.00", "$1,359.00", "Shipped", "Placed")
 				links := all(doc, func(n *html.Node) bool { return n.Data == "a" && strings.HasPrefix(attr(n, "href"), "/orders/") })
 				if len(links) != 2 || attr(links[0], "href") != "/orders/43" || attr(links[1], "href") != "/orders/42" {
 					t.Errorf("order links are not /orders/43 then /orders/42")
@@ -427,6 +447,75 @@ func TestOrderPages(t *testing.T) {
 				}
 				if rows := all(doc, func(n *html.Node) bool { return n.Data == "tr" && attr(n, "class") == "order-line" }); len(rows) != 2 {
 					t.Errorf("%d order lines, want 2", len(rows))
+				}
+			},
+		},
+	})
+}
+
+// TestCheckoutPages: the shipping step, the review, and an order with its
+// status, address and times in the shopper's zone.
+func TestCheckoutPages(t *testing.T) {
+	rules := order.DefaultRules()
+	q, err := rules.Quote(fullCart.TotalCents, "standard")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := order.Address{Name: "Ada Lovelace", Line1: "12 St James's Square", PostalCode: "SW1Y 4JH", City: "London", Country: "United Kingdom"}
+	var options []shippingChoice
+	for _, o := range rules.Shipping {
+		options = append(options, shippingChoice{ShippingOption: o, PriceCents: o.PriceFor(fullCart.TotalCents)})
+	}
+	runPageTests(t, []pageTest{
+		{
+			name: "ShippingStepWithErrors",
+			page: page{Title: "Shipping", Name: "checkout", CSRFToken: token, User: signedIn,
+				Form: &form{Errors: map[string]string{"": "Please check the shipping address.", "city": "Enter the city."}},
+				Data: checkoutData{Cart: fullCart, Address: order.Address{Name: "Ada"}, Options: options, Shipping: "express"}},
+			check: func(t *testing.T, raw string, doc *html.Node) {
+				wantText(t, doc, "Shipping address", "Full name", "Enter the city.", "Express, next working day", "free")
+				f := find(doc, isForm("/checkout/shipping"))
+				if f == nil {
+					t.Fatal("no address form")
+				}
+				if in := find(f, byAttr("id", "city")); in == nil || attr(in, "aria-invalid") != "true" || attr(in, "aria-describedby") != "city-error" {
+					t.Error("the city field does not point at its error")
+				}
+				if in := find(f, byAttr("id", "shipping-express")); in == nil || !has(in, "checked") {
+					t.Error("the chosen shipping option is not checked")
+				}
+				if in := find(f, byAttr("id", "name")); in == nil || attr(in, "value") != "Ada" {
+					t.Error("the typed name is lost")
+				}
+			},
+		},
+		{
+			name: "Review",
+			page: page{Title: "Review your order", Name: "review", CSRFToken: token, User: signedIn,
+				Data: checkoutData{Cart: fullCart, Address: addr, Options: options, Shipping: "standard", Quote: q,
+					TaxRate: rules.TaxPercent(), Payments: order.PaymentMethods, Payment: order.PayOnDelivery}},
+			check: func(t *testing.T, raw string, doc *html.Node) {
+				wantText(t, doc, "Stoneware Mug", "Brass Desk Lamp", "Ada Lovelace", "SW1Y 4JH London", "Tax (8%)", "Free",
+					"Pay on delivery", "Pay by invoice", "Place order · "+views.Money(q.GrandTotalCents))
+				f := find(doc, isForm("/checkout"))
+				if f == nil {
+					t.Fatal("no Place order form")
+				}
+				for name, want := range map[string]string{"expected_total_cents": "133500", "cart_generation": "1700000000123", "shipping": "standard"} {
+					if in := find(f, byAttr("name", name)); in == nil || attr(in, "type") != "hidden" || attr(in, "value") != want {
+						t.Errorf("review form: %s is not hidden %q", name, want)
+					}
+				}
+			},
+		},
+		{
+			name: "ShippedOrderInTheShoppersZone",
+			page: page{Title: "Order #44", Name: "order", CSRFToken: token, User: signedIn, Zone: "Europe/Berlin", Data: orderData{Order: shippedOrder}},
+			check: func(t *testing.T, raw string, doc *html.Node) {
+				wantText(t, doc, "Status: Shipped", "14 Mar 2026 at 10:26 CET", "15 Mar 2026 at 10:26 CET", "16 Mar 2026 at 10:26 CET",
+					"Ada Lovelace", "United Kingdom", "$4.95", "$1.84", "$24.79")
+				if img := find(doc, func(n *html.Node) bool { return n.Data == "img" && strings.Contains(attr(n, "src"), "mug.svg") }); img == nil {
+					t.Error("the order line has no picture")
 				}
 			},
 		},
@@ -573,13 +662,40 @@ func pageProblems(p page, raw string, doc *html.Node) []string {
 	if find(doc, func(n *html.Node) bool { return n.Data == "meta" && attr(n, "name") == "viewport" }) == nil {
 		add("no viewport meta")
 	}
-	if title := find(doc, func(n *html.Node) bool { return n.Data == "title" }); title == nil || text(title) != p.Title+" · The Shop" {
-		add("title is not %q", p.Title+" · The Shop")
+	// A page with a form's errors says so first in its title, and shows
+	// an error summary that links each field with a problem.
+	wantTitle := p.Title + " · The Shop"
+	if p.Form.Error("") != "" {
+		wantTitle = "Error: " + wantTitle
+		summary := find(doc, func(n *html.Node) bool { return has(n, "data-error-summary") })
+		if summary == nil || attr(summary, "role") != "alert" || attr(summary, "tabindex") != "-1" {
+			add("no focusable error summary with role=alert")
+		} else {
+			for field, msg := range p.Form.Errors {
+				if field == "" {
+					continue
+				}
+				link := find(summary, func(n *html.Node) bool { return n.Data == "a" && text(n) == msg })
+				if link == nil || find(doc, byAttr("id", strings.TrimPrefix(attr(link, "href"), "#"))) == nil {
+					add("the error summary does not link the %s field", field)
+				}
+			}
+		}
+		if find(doc, func(n *html.Node) bool { return has(n, "autofocus") }) != nil {
+			add("an input takes the focus from the error summary (autofocus)")
+		}
+	}
+	if title := find(doc, func(n *html.Node) bool { return n.Data == "title" }); title == nil || text(title) != wantTitle {
+		add("title is not %q", wantTitle)
 	}
 
 	for _, f := range all(doc, func(n *html.Node) bool { return n.Data == "form" }) {
 		if !strings.EqualFold(attr(f, "method"), "post") {
-			add("form %q is not a POST form", attr(f, "action"))
+			// A GET form changes nothing and needs no token: only a
+			// search may be one.
+			if !strings.EqualFold(attr(f, "method"), "get") || attr(f, "role") != "search" {
+				add("form %q is not a POST form", attr(f, "action"))
+			}
 			continue
 		}
 		tok := find(f, func(n *html.Node) bool { return n.Data == "input" && attr(n, "name") == "csrf_token" })
@@ -652,6 +768,11 @@ func pageProblems(p page, raw string, doc *html.Node) []string {
 	for _, b := range badges {
 		if got := text(b); got != strconv.Itoa(p.CartCount) {
 			add("cart badge shows %q, want %d", got, p.CartCount)
+		}
+		// An empty cart shows no "0": the badge is there for the script,
+		// hidden.
+		if hidden := has(b, "hidden"); hidden != (p.CartCount == 0) {
+			add("cart badge hidden = %v with %d items", hidden, p.CartCount)
 		}
 	}
 

@@ -242,7 +242,8 @@ func New(cfg config.Config, logger *slog.Logger, p Pools, opts Options) (*App, e
 		return nil, err
 	}
 	a.Carts = cart.NewService(carts, a.Products)
-	a.Orders = order.NewService(p.DB, a.Carts)
+	a.Orders = order.NewService(p.DB, a.Carts).WithRules(order.NewRules(
+		cfg.ShippingStandardCents, cfg.ShippingExpressCents, cfg.FreeShippingFromCents, cfg.TaxBasisPoints))
 	if a.Tokens, err = apitoken.New(secret, cfg.JWTTTL); err != nil {
 		return nil, err
 	}

@@ -99,18 +99,26 @@ func (s *MemoryStore) Lines(_ context.Context, key Key) ([]Line, error) {
 }
 
 // Add implements Store.
-func (s *MemoryStore) Add(_ context.Context, key Key, productID int64, qty int) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c := s.cart(key, true)
-	c.lines[productID] = min(c.lines[productID]+qty, MaxQuantity)
-	return c.lines[productID], nil
+func (s *MemoryStore) Add(ctx context.Context, key Key, productID int64, qty int) (int, error) {
+	n, _, err := s.AddUpTo(ctx, key, productID, qty, MaxQuantity, "")
+	return n, err
 }
 
 // AddOnce implements Store.
-func (s *MemoryStore) AddOnce(_ context.Context, key Key, productID int64, qty int, idem string) (int, bool, error) {
+func (s *MemoryStore) AddOnce(ctx context.Context, key Key, productID int64, qty int, idem string) (int, bool, error) {
+	return s.AddUpTo(ctx, key, productID, qty, MaxQuantity, idem)
+}
+
+// AddUpTo implements Store.
+func (s *MemoryStore) AddUpTo(_ context.Context, key Key, productID int64, qty, limit int, idem string) (int, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	limit = min(limit, MaxQuantity)
+	if idem == "" {
+		c := s.cart(key, true)
+		c.lines[productID] = min(c.lines[productID]+qty, limit)
+		return c.lines[productID], true, nil
+	}
 	now := s.now()
 	// Clearing expired keys walks them all: once a minute, not on every
 	// add (which made a busy store's adds slow down as keys piled up).
@@ -136,7 +144,7 @@ func (s *MemoryStore) AddOnce(_ context.Context, key Key, productID int64, qty i
 	}
 	s.seen[ik] = memIdem{fp: fp, expires: now.Add(IdempotencyTTL)}
 	c := s.cart(key, true)
-	c.lines[productID] = min(c.lines[productID]+qty, MaxQuantity)
+	c.lines[productID] = min(c.lines[productID]+qty, limit)
 	return c.lines[productID], true, nil
 }
 

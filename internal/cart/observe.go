@@ -64,6 +64,17 @@ func (o observed) AddOnce(ctx context.Context, key Key, productID int64, qty int
 	return n, applied, err
 }
 
+func (o observed) AddUpTo(ctx context.Context, key Key, productID int64, qty, limit int, idem string) (int, bool, error) {
+	start := time.Now()
+	n, applied, err := o.s.AddUpTo(ctx, key, productID, qty, limit, idem)
+	op := OpAddOnce
+	if idem == "" {
+		op = OpAdd
+	}
+	o.report(op, start, err)
+	return n, applied, err
+}
+
 func (o observed) Set(ctx context.Context, key Key, productID int64, qty int) error {
 	start := time.Now()
 	err := o.s.Set(ctx, key, productID, qty)

@@ -50,6 +50,17 @@ const touchCart = `c AS (
 
 // Add implements Store.
 func (s *PostgresStore) Add(ctx context.Context, key Key, productID int64, qty int) (int, error) {
+	n, _, err := s.AddUpTo(ctx, key, productID, qty, MaxQuantity, "")
+	return n, err
+}
+
+// AddOnce implements Store.
+func (s *PostgresStore) AddOnce(ctx context.Context, key Key, productID int64, qty int, idem string) (int, bool, error) {
+	return s.AddUpTo(ctx, key, productID, qty, MaxQuantity, idem)
+}
+
+// add adds without an idempotency key, capping the line at limit.
+func (s *PostgresStore) add(ctx context.Context, key Key, productID int64, qty, limit int) (int, error) {
 	var n int
 	err := s.db.QueryRow(ctx, `WITH `+touchCart+`
 		INSERT INTO cart_items (cart_key, product_id, quantity)
@@ -57,7 +68,7 @@ func (s *PostgresStore) Add(ctx context.Context, key Key, productID int64, qty i
 		ON CONFLICT (cart_key, product_id)
 		DO UPDATE SET quantity = LEAST(cart_items.quantity + EXCLUDED.quantity, $4::int)
 		RETURNING quantity`,
-		string(key), productID, qty, MaxQuantity,
+		string(key), productID, qty, limit,
 	).Scan(&n)
 	if err != nil {
 		return 0, postgres.Error("add to cart "+string(key), err, nil)
@@ -65,12 +76,17 @@ func (s *PostgresStore) Add(ctx context.Context, key Key, productID int64, qty i
 	return n, nil
 }
 
-// AddOnce implements Store. The key and the request's fingerprint are
-// inserted by the same statement that changes the line; when the key
-// already exists the data-modifying CTEs that follow select nothing, so
-// nothing changes, and the fingerprint it was recorded with tells a retry
-// from a different request.
-func (s *PostgresStore) AddOnce(ctx context.Context, key Key, productID int64, qty int, idem string) (int, bool, error) {
+// AddUpTo implements Store. With a key, the key and the request's
+// fingerprint are inserted by the same statement that changes the line;
+// when the key already exists the data-modifying CTEs that follow select
+// nothing, so nothing changes, and the fingerprint it was recorded with
+// tells a retry from a different request.
+func (s *PostgresStore) AddUpTo(ctx context.Context, key Key, productID int64, qty, limit int, idem string) (int, bool, error) {
+	limit = min(limit, MaxQuantity)
+	if idem == "" {
+		n, err := s.add(ctx, key, productID, qty, limit)
+		return n, err == nil, err
+	}
 	what := "add to cart " + string(key)
 	var n int
 	err := s.db.QueryRow(ctx, `WITH
@@ -89,7 +105,7 @@ func (s *PostgresStore) AddOnce(ctx context.Context, key Key, productID int64, q
 		ON CONFLICT (cart_key, product_id)
 		DO UPDATE SET quantity = LEAST(cart_items.quantity + EXCLUDED.quantity, $4::int)
 		RETURNING quantity`,
-		string(key), productID, qty, MaxQuantity, idemKey(key, idem), IdempotencyTTL.String(), fingerprint(productID, qty),
+		string(key), productID, qty, limit, idemKey(key, idem), IdempotencyTTL.String(), fingerprint(productID, qty),
 	).Scan(&n)
 	if errors.Is(err, pgx.ErrNoRows) {
 		// Seen before: refuse another request under the key, report the

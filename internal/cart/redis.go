@@ -171,23 +171,32 @@ func (s *RedisStore) Lines(ctx context.Context, key Key) ([]Line, error) {
 
 // Add implements Store.
 func (s *RedisStore) Add(ctx context.Context, key Key, productID int64, qty int) (int, error) {
-	n, _, err := s.add(ctx, redis.Args{2, s.key(key), s.genKey(key)}, key, productID, qty)
+	n, _, err := s.AddUpTo(ctx, key, productID, qty, MaxQuantity, "")
 	return n, err
 }
 
 // AddOnce implements Store.
 func (s *RedisStore) AddOnce(ctx context.Context, key Key, productID int64, qty int, idem string) (int, bool, error) {
-	return s.add(ctx, redis.Args{3, s.key(key), s.genKey(key), s.idemPrefix + idemKey(key, idem)}, key, productID, qty)
+	return s.AddUpTo(ctx, key, productID, qty, MaxQuantity, idem)
+}
+
+// AddUpTo implements Store.
+func (s *RedisStore) AddUpTo(ctx context.Context, key Key, productID int64, qty, limit int, idem string) (int, bool, error) {
+	keys := redis.Args{2, s.key(key), s.genKey(key)}
+	if idem != "" {
+		keys = redis.Args{3, s.key(key), s.genKey(key), s.idemPrefix + idemKey(key, idem)}
+	}
+	return s.add(ctx, keys, key, productID, qty, min(limit, MaxQuantity))
 }
 
 // add runs addScript on keys (the key count, the cart, its generation, and
 // the idempotency key for an add at most once).
-func (s *RedisStore) add(ctx context.Context, keys redis.Args, key Key, productID int64, qty int) (int, bool, error) {
+func (s *RedisStore) add(ctx context.Context, keys redis.Args, key Key, productID int64, qty, limit int) (int, bool, error) {
 	var n int
 	var applied, reused bool
 	err := s.do(ctx, "add to cart "+string(key), func(c redis.Conn) error {
 		res, err := redis.Ints(addScript.DoContext(ctx, c,
-			keys.Add(productID, qty, MaxQuantity, s.ttlMS(key), IdempotencyTTL.Milliseconds(), fingerprint(productID, qty))...))
+			keys.Add(productID, qty, limit, s.ttlMS(key), IdempotencyTTL.Milliseconds(), fingerprint(productID, qty))...))
 		if err != nil {
 			return err
 		}

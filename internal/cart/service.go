@@ -85,14 +85,33 @@ func (s *Service) AddOnce(ctx context.Context, key Key, productID int64, qty int
 		return catalog.Product{}, 0, false, err
 	}
 	if !p.InStock() {
-		return p, 0, false, apperr.Invalid("out_of_stock", p.Name+" is out of stock.", nil)
+		return p, 0, false, soldOut(p)
 	}
-	if idem == "" {
-		n, err = s.store.Add(ctx, key, productID, qty)
-		return p, n, err == nil, err
-	}
-	n, applied, err = s.store.AddOnce(ctx, key, productID, qty, idem)
+	// The line is capped at the stock of the moment by the store's atomic
+	// add. The stock can still fall before the checkout: the checkout
+	// transaction, which locks the products, settles that race.
+	n, applied, err = s.store.AddUpTo(ctx, key, productID, qty, Limit(p), idem)
 	return p, n, applied, err
+}
+
+// Limit is the most units of p that one cart line may hold: what is in
+// stock, and never more than MaxQuantity.
+func Limit(p catalog.Product) int { return max(0, min(p.Stock, MaxQuantity)) }
+
+// StockNotice says, when a line of n units of p holds everything in stock
+// (an add or an update was capped there, or took the last ones), how many
+// are left; otherwise it returns "".
+func StockNotice(p catalog.Product, n int) string {
+	if p.Stock >= MaxQuantity || n < p.Stock {
+		return ""
+	}
+	return fmt.Sprintf("Only %d left of %s: your cart holds all %d.", p.Stock, p.Name, p.Stock)
+}
+
+// soldOut is the answer to putting a sold-out product in the cart.
+func soldOut(p catalog.Product) error {
+	return apperr.Invalid("out_of_stock", p.Name+" is out of stock.",
+		map[string]string{"quantity": "None left: " + p.Name + " is sold out."})
 }
 
 // ValidateIdempotencyKey accepts "" (no key) or 8 to 64 letters, digits,
@@ -114,13 +133,19 @@ func ValidateIdempotencyKey(idem string) error {
 	return nil
 }
 
-// Set sets the quantity of a line (0 removes it).
-func (s *Service) Set(ctx context.Context, key Key, productID int64, qty int) (catalog.Product, error) {
+// Set sets the quantity of a line (0 removes it), capped at what is in
+// stock, and returns the product and the quantity set. A sold-out product
+// can only be removed.
+func (s *Service) Set(ctx context.Context, key Key, productID int64, qty int) (catalog.Product, int, error) {
 	p, err := s.product(ctx, productID)
 	if err != nil {
-		return catalog.Product{}, err
+		return catalog.Product{}, 0, err
 	}
-	return p, s.store.Set(ctx, key, productID, qty)
+	if qty > 0 && !p.InStock() {
+		return p, 0, soldOut(p)
+	}
+	qty = min(qty, Limit(p))
+	return p, qty, s.store.Set(ctx, key, productID, qty)
 }
 
 // Remove deletes a line.

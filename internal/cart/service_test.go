@@ -182,7 +182,7 @@ func TestServiceAdd(t *testing.T) {
 		t.Parallel()
 		key := newKey()
 		mustAdd(t, f.store, key, 4, 1)
-		_, err := f.svc.Set(ctx, key, 100000, 5)
+		_, _, err := f.svc.Set(ctx, key, 100000, 5)
 		if !errors.Is(err, cart.ErrUnknownProduct) {
 			t.Errorf("Set(unknown product) error = %v, want ErrUnknownProduct", err)
 		}

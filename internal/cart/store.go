@@ -82,6 +82,12 @@ type Store interface {
 	// line's current one. A key seen before for another request changes
 	// nothing and returns ErrIdempotencyKeyReused.
 	AddOnce(ctx context.Context, key Key, productID int64, qty int, idem string) (n int, applied bool, err error)
+	// AddUpTo is AddOnce (Add when idem is "") that caps the line at limit
+	// instead of MaxQuantity: the service passes what is in stock, and the
+	// cap is applied by the same atomic operation that adds, so two
+	// concurrent adds never take a line past it. A line already above
+	// limit (the stock fell since) is brought down to it.
+	AddUpTo(ctx context.Context, key Key, productID int64, qty, limit int, idem string) (n int, applied bool, err error)
 	// Set sets a line's quantity; 0 removes the line.
 	Set(ctx context.Context, key Key, productID int64, qty int) error
 	// Remove deletes a line; a missing line is not an error.

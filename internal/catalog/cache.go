@@ -60,7 +60,7 @@ type snapshot struct {
 }
 
 // productsChannel is the channel the products table's triggers notify
-// (migrations/00011_products_changed.sql).
+// (migrations/00012_products_changed.sql).
 const productsChannel = "products_changed"
 
 // loadTimeout bounds a load of the table, which the requests that join it
@@ -75,6 +75,12 @@ const DefaultCacheTTL = 5 * time.Minute
 // then every read goes to the database.
 func NewCache(db *pgxpool.Pool, ttl time.Duration, logger *slog.Logger) *Cache {
 	return &Cache{store: NewStore(db), ttl: ttl, logger: logger}
+}
+
+// Search finds products by words, in the database (full-text search is
+// no hot path, and its index lives there).
+func (c *Cache) Search(ctx context.Context, query string) ([]Product, error) {
+	return c.store.Search(ctx, query)
 }
 
 // Reads is the number of times the cache read the products from the

@@ -20,18 +20,18 @@ import (
 var ErrStockChanged = apperr.Conflict("stock_changed", "The stock of an item in your cart just changed. Please try again.", nil)
 
 // LockForOrder returns the products with the given ids with their price and
-// stock of the moment (no descriptions), and locks their rows until tx
+// stock of the moment and their pictures (no descriptions), and locks their rows until tx
 // ends. The rows are locked in id order, so that transactions sharing
 // products queue instead of deadlocking. Ids that do not exist are absent.
 func LockForOrder(ctx context.Context, tx pgx.Tx, ids []int64) ([]Product, error) {
-	rows, err := tx.Query(ctx, `SELECT id, sku, name, price_cents, stock FROM products
+	rows, err := tx.Query(ctx, `SELECT id, sku, name, price_cents, stock, image FROM products
 		WHERE id = ANY($1) ORDER BY id FOR UPDATE`, ids)
 	if err != nil {
 		return nil, postgres.Error("lock products for an order", err, nil)
 	}
 	products, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Product, error) {
 		var p Product
-		err := r.Scan(&p.ID, &p.SKU, &p.Name, &p.PriceCents, &p.Stock)
+		err := r.Scan(&p.ID, &p.SKU, &p.Name, &p.PriceCents, &p.Stock, &p.Image)
 		return p, err
 	})
 	if err != nil {

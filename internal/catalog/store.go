@@ -3,6 +3,8 @@ package catalog
 import (
 	"context"
 	"fmt"
+	"strings"
+	"unicode"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -41,6 +43,68 @@ func (s *Store) List(ctx context.Context) ([]Product, error) {
 		return nil, postgres.Error("list products", err, nil)
 	}
 	return products, nil
+}
+
+// MaxQueryLength is the most characters of a search query the catalog
+// reads; the rest is ignored.
+const MaxQueryLength = 200
+
+// Search returns the products whose name or description holds the words
+// of query (PostgreSQL full-text search, English stemming, through the GIN
+// index of migration product_search), best matches first: a match in the
+// name ranks above one in the description. The query is read as people
+// type into a search box ("quoted phrases", or, -excluded). Every word but
+// the last must match whole (after stemming); the last also matches as a
+// prefix, so "head" finds "Headphones". An empty query lists the catalog.
+func (s *Store) Search(ctx context.Context, query string) ([]Product, error) {
+	query = strings.TrimSpace(query)
+	if r := []rune(query); len(r) > MaxQueryLength {
+		query = string(r[:MaxQueryLength])
+	}
+	if query == "" {
+		return s.List(ctx)
+	}
+	// websearch_to_tsquery never fails on what a person types. A shopper
+	// still typing the last word finds it as a prefix: the words before it
+	// AND the prefix, built with to_tsquery on a word of letters and digits
+	// only, OR-ed with the whole query.
+	head, last := splitLastWord(query)
+	rows, err := s.db.Query(ctx, `WITH q AS (
+			SELECT CASE WHEN $3 = '' THEN websearch_to_tsquery('english', $1)
+			            ELSE websearch_to_tsquery('english', $1) ||
+			                 (websearch_to_tsquery('english', $2) && to_tsquery('simple', $3 || ':*')) END AS q
+		)
+		SELECT `+productColumns+` FROM products, q
+		WHERE search @@ q.q
+		ORDER BY ts_rank(search, q.q) DESC, id`, query, head, last)
+	if err != nil {
+		return nil, postgres.Error("search products", err, nil)
+	}
+	products, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Product, error) { return scanProduct(r) })
+	if err != nil {
+		return nil, postgres.Error("search products", err, nil)
+	}
+	return products, nil
+}
+
+// splitLastWord splits a query into the words before the last and the
+// last word, lower case, when that word can be a prefix lexeme: at least 3
+// letters or digits and nothing else. Otherwise last is "".
+func splitLastWord(query string) (head, last string) {
+	f := strings.Fields(query)
+	if len(f) == 0 {
+		return "", ""
+	}
+	w := strings.ToLower(f[len(f)-1])
+	if len([]rune(w)) < 3 {
+		return "", ""
+	}
+	for _, r := range w {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			return "", ""
+		}
+	}
+	return strings.Join(f[:len(f)-1], " "), w
 }
 
 // Get returns one product, or ErrNotFound.

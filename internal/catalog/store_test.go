@@ -128,3 +128,86 @@ func TestStore(t *testing.T) {
 		}
 	})
 }
+
+func TestSearch(t *testing.T) {
+	t.Parallel()
+	s := catalog.NewStore(testenv.MustDatabase(t))
+	ctx := context.Background()
+	names := func(ps []catalog.Product) []string {
+		var out []string
+		for _, p := range ps {
+			out = append(out, p.Name)
+		}
+		return out
+	}
+	tests := []struct {
+		name, query string
+		wantFirst   string // "" for no results
+		wantCount   int    // -1: any
+	}{
+		{"NameWordFindsTheProduct", "headphones", "Wireless Headphones", 1},
+		{"StemmingFindsPlurals", "mugs", "Stoneware Mug", 1},
+		{"DescriptionWordsMatch", "jasmine", "Single-Origin Coffee Beans, 250 g", 1},
+		{"NameRanksAboveDescription", "coffee", "Pour-Over Coffee Dripper", -1},
+		{"LastWordMatchesAsPrefix", "wireless head", "Wireless Headphones", 1},
+		{"AllWordsMustMatch", "brass lamp", "Brass Desk Lamp", 1},
+		{"NoMatchIsEmpty", "zeppelin", "", 0},
+		{"PunctuationIsHarmless", `"fountain pen" -lamp ' :* & !`, "Fountain Pen", -1},
+		{"StopWordsAloneFindNothing", "the", "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := s.Search(ctx, tt.query)
+			if err != nil {
+				t.Fatalf("Search(%q): %v", tt.query, err)
+			}
+			if tt.wantCount >= 0 && len(got) != tt.wantCount {
+				t.Errorf("Search(%q) = %v, want %d products", tt.query, names(got), tt.wantCount)
+			}
+			if tt.wantFirst != "" && (len(got) == 0 || got[0].Name != tt.wantFirst) {
+				t.Errorf("Search(%q) = %v, want %q first", tt.query, names(got), tt.wantFirst)
+			}
+		})
+	}
+
+	t.Run("EmptyQueryListsTheCatalog", func(t *testing.T) {
+		t.Parallel()
+		all, err := s.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Search(ctx, "  ")
+		if err != nil || len(got) != len(all) {
+			t.Errorf("Search(blank) = %d products, %v; want %d", len(got), err, len(all))
+		}
+	})
+
+	t.Run("UsesTheGINIndex", func(t *testing.T) {
+		t.Parallel()
+		db := testenv.MustDatabase(t)
+		var plan string
+		tx, err := db.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback(ctx) //nolint:errcheck
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off`); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := tx.Query(ctx, `EXPLAIN SELECT id FROM products WHERE search @@ websearch_to_tsquery('english', 'mug')`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			plan += line + "\n"
+		}
+		if !strings.Contains(plan, "products_search_idx") {
+			t.Errorf("plan does not use products_search_idx:\n%s", plan)
+		}
+	})
+}

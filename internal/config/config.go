@@ -126,6 +126,13 @@ type Config struct {
 	OTLPEndpoint string
 	// OTELServiceName is the service.name of the traces (OTEL_SERVICE_NAME).
 	OTELServiceName string
+	// Checkout pricing rules: the flat price of each shipping option, the
+	// items' total from which standard shipping is free (0: never), and
+	// the tax rate on items and shipping in basis points (825 is 8.25%).
+	ShippingStandardCents int64
+	ShippingExpressCents  int64
+	FreeShippingFromCents int64
+	TaxBasisPoints        int64
 }
 
 // GuestCartTTL is how long a guest cart lives after its last change: no
@@ -194,6 +201,10 @@ func vars(host string) []Var {
 		{"PUBLIC_URL", "http://localhost:8080", "the shop's address as browsers reach it, for links in mails"},
 		{"PASSWORD_RESETS_PER_HOUR", "3", "password reset mails per account per hour; more requests get the same answer but no mail (0: no limit)"},
 		{"PASSWORD_RESETS_PER_IP", "20", "password reset requests per client address per hour; more answer 429 (0: no limit)"},
+		{"SHIPPING_STANDARD_CENTS", "495", "price of standard shipping in cents"},
+		{"SHIPPING_EXPRESS_CENTS", "1295", "price of express shipping in cents"},
+		{"FREE_SHIPPING_FROM_CENTS", "5000", "items' total in cents from which standard shipping is free (0: never free)"},
+		{"TAX_RATE_PERCENT", "8", "tax rate on the items and the shipping, in percent with at most two decimals (0 to 100, for example 8 or 7.25); rounded half up to the cent"},
 		{"ANON_WRITES_PER_MINUTE", "120", "unsafe requests (POST…) per minute one client address may make without a login, shared by all replicas; more answer 429; loopback clients are not limited (0: no limit)"},
 		{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OpenTelemetry collector base URL for traces over OTLP/HTTP, for example http://127.0.0.1:4318 (spans go to its /v1/traces); unset: tracing off, nothing instrumented. The SDK itself reads the other standard variables: OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (default: every request, or as the caller's traceparent says), OTEL_RESOURCE_ATTRIBUTES"},
 		{"OTEL_SERVICE_NAME", "shop", "service.name of the traces (service.instance.id is REPLICA_NAME)"},
@@ -265,6 +276,10 @@ func Load(getenv func(string) string) (Config, error) {
 		PasswordResetsPerHour:      p.intRange("PASSWORD_RESETS_PER_HOUR", 0, 1000),
 		PasswordResetsPerIP:        p.intRange("PASSWORD_RESETS_PER_IP", 0, 100000),
 		OTELServiceName:            p.str("OTEL_SERVICE_NAME"),
+		ShippingStandardCents:      int64(p.intRange("SHIPPING_STANDARD_CENTS", 0, 100000000)),
+		ShippingExpressCents:       int64(p.intRange("SHIPPING_EXPRESS_CENTS", 0, 100000000)),
+		FreeShippingFromCents:      int64(p.intRange("FREE_SHIPPING_FROM_CENTS", 0, 1000000000)),
+		TaxBasisPoints:             p.percent("TAX_RATE_PERCENT"),
 	}
 	if p.raw("OTEL_EXPORTER_OTLP_ENDPOINT") != "" {
 		c.OTLPEndpoint = p.url("OTEL_EXPORTER_OTLP_ENDPOINT", "http", "https")
@@ -360,6 +375,38 @@ func (p *parser) boolOr(name string, def bool) bool {
 		return def
 	}
 	return p.bool(name)
+}
+
+// percent parses a percentage with at most two decimals ("8", "7.25")
+// from 0 to 100 into basis points (hundredths of a percent).
+func (p *parser) percent(name string) int64 {
+	v := p.raw(name)
+	whole, frac, hasFrac := strings.Cut(v, ".")
+	bad := func() int64 {
+		p.fail(name, fmt.Sprintf("is %q; it accepts a percentage from 0 to 100 with at most two decimals, such as 8 or 7.25", v))
+		return 0
+	}
+	if hasFrac && (len(frac) == 0 || len(frac) > 2) {
+		return bad()
+	}
+	w, err := strconv.Atoi(whole)
+	if err != nil || w < 0 || strings.HasPrefix(whole, "+") {
+		return bad()
+	}
+	f := 0
+	if hasFrac {
+		if f, err = strconv.Atoi(frac); err != nil || strings.HasPrefix(frac, "-") || strings.HasPrefix(frac, "+") {
+			return bad()
+		}
+		if len(frac) == 1 {
+			f *= 10
+		}
+	}
+	bp := int64(w)*100 + int64(f)
+	if bp > 10000 {
+		return bad()
+	}
+	return bp
 }
 
 func (p *parser) intRange(name string, lo, hi int) int {

@@ -184,6 +184,11 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"RejectsHSTSMaxAgeBelowOneSecond", map[string]string{"HSTS_MAX_AGE": "10ms"}, "HSTS_MAX_AGE"},
 		{"RejectsZeroRedisMaxConnections", map[string]string{"REDIS_MAX_CONNECTIONS": "0"}, "REDIS_MAX_CONNECTIONS"},
 		{"RejectsNegativeAnonWrites", map[string]string{"ANON_WRITES_PER_MINUTE": "-1"}, "ANON_WRITES_PER_MINUTE"},
+		{"RejectsTaxAbove100Percent", map[string]string{"TAX_RATE_PERCENT": "100.01"}, "TAX_RATE_PERCENT"},
+		{"RejectsTaxWithThreeDecimals", map[string]string{"TAX_RATE_PERCENT": "8.125"}, "TAX_RATE_PERCENT"},
+		{"RejectsNegativeTax", map[string]string{"TAX_RATE_PERCENT": "-1"}, "TAX_RATE_PERCENT"},
+		{"RejectsTaxWithAPercentSign", map[string]string{"TAX_RATE_PERCENT": "8%"}, "TAX_RATE_PERCENT"},
+		{"RejectsNegativeShipping", map[string]string{"SHIPPING_STANDARD_CENTS": "-5"}, "SHIPPING_STANDARD_CENTS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -260,5 +265,19 @@ func TestVarsDefaultsLoad(t *testing.T) {
 	}
 	if _, err := config.Load(env(m)); err != nil {
 		t.Errorf("Load of the documented defaults: %v", err)
+	}
+}
+
+func TestLoadReadsTaxRate(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]int64{"": 800, "0": 0, "7.25": 725, "7.5": 750, "100": 10000, "19": 1900} {
+		c, err := config.Load(env(map[string]string{"TAX_RATE_PERCENT": in}))
+		if err != nil {
+			t.Errorf("TAX_RATE_PERCENT=%q: %v", in, err)
+			continue
+		}
+		if c.TaxBasisPoints != want {
+			t.Errorf("TAX_RATE_PERCENT=%q: %d basis points, want %d", in, c.TaxBasisPoints, want)
+		}
 	}
 }

@@ -30,15 +30,33 @@ type Line struct {
 	Quantity       int    `json:"quantity"`
 	UnitPriceCents int64  `json:"unit_price_cents"`
 	LineTotalCents int64  `json:"line_total_cents"`
+	// Image is the product's picture when it was ordered (a path inside
+	// static/).
+	Image string `json:"-"`
 }
 
 // Order is a placed order as pages and JSON show it.
 type Order struct {
-	ID         int64     `json:"id,string"`
-	CreatedAt  time.Time `json:"created_at"`
-	Items      []Line    `json:"items"`
-	Count      int       `json:"count"`
-	TotalCents int64     `json:"total_cents"`
+	ID        int64     `json:"id,string"`
+	CreatedAt time.Time `json:"created_at"`
+	Items     []Line    `json:"items"`
+	Count     int       `json:"count"`
+	// TotalCents is what the items cost; GrandTotalCents adds shipping and
+	// tax.
+	TotalCents      int64 `json:"total_cents"`
+	ShippingCents   int64 `json:"shipping_cents"`
+	TaxCents        int64 `json:"tax_cents"`
+	GrandTotalCents int64 `json:"grand_total_cents"`
+	// Status is placed, paid or shipped; PaidAt and ShippedAt say when it
+	// got there.
+	Status         string     `json:"status"`
+	PaidAt         *time.Time `json:"paid_at,omitempty"`
+	ShippedAt      *time.Time `json:"shipped_at,omitempty"`
+	PaymentMethod  string     `json:"payment_method"`
+	ShippingOption string     `json:"shipping_option"`
+	// ShipTo is the address the order ships to; nil for an order placed
+	// without one (by a JSON client, or before addresses existed).
+	ShipTo *Address `json:"ship_to,omitempty"`
 
 	UserID int64 `json:"-"`
 	// CartKey and CartGeneration name the version of the cart the order
@@ -49,10 +67,12 @@ type Order struct {
 
 // Summary is one order in the account's list.
 type Summary struct {
-	ID         int64     `json:"id,string"`
-	CreatedAt  time.Time `json:"created_at"`
-	Count      int       `json:"count"`
-	TotalCents int64     `json:"total_cents"`
+	ID              int64     `json:"id,string"`
+	CreatedAt       time.Time `json:"created_at"`
+	Count           int       `json:"count"`
+	TotalCents      int64     `json:"total_cents"`
+	GrandTotalCents int64     `json:"grand_total_cents"`
+	Status          string    `json:"status"`
 }
 
 // ListLimit is how many of the newest orders List returns.
@@ -75,12 +95,23 @@ type Carts interface {
 type Service struct {
 	db    *pgxpool.Pool
 	carts Carts
+	rules Rules
 }
 
-// NewService returns a Service on db that takes the lines from carts.
+// NewService returns a Service on db that takes the lines from carts and
+// prices shipping and tax with DefaultRules.
 func NewService(db *pgxpool.Pool, carts Carts) *Service {
-	return &Service{db: db, carts: carts}
+	return &Service{db: db, carts: carts, rules: DefaultRules()}
 }
+
+// WithRules makes s price shipping and tax with r, and returns s.
+func (s *Service) WithRules(r Rules) *Service {
+	s.rules = r
+	return s
+}
+
+// Rules returns the shipping and tax rules s prices with.
+func (s *Service) Rules() Rules { return s.rules }
 
 // Result is the outcome of a checkout.
 type Result struct {
@@ -102,6 +133,34 @@ type Result struct {
 // store cannot be reached to empty the cart, the error says so; a retry
 // finds the order and completes the cart then.
 func (s *Service) Checkout(ctx context.Context, userID int64, key cart.Key, seenGen int64) (Result, error) {
+	return s.CheckoutWith(ctx, userID, key, seenGen, Details{})
+}
+
+// CheckoutWith is Checkout with what the checkout's steps chose: the
+// address (checked; none for a JSON client that sends none), the shipping
+// option and the payment method. Shipping and tax are priced by the rules
+// in the same transaction as the items.
+func (s *Service) CheckoutWith(ctx context.Context, userID int64, key cart.Key, seenGen int64, d Details) (Result, error) {
+	if _, err := s.rules.Option(d.Shipping); err != nil {
+		return Result{}, err
+	}
+	if _, err := PaymentName(d.Payment); err != nil {
+		return Result{}, err
+	}
+	if d.Shipping == "" {
+		d.Shipping = s.rules.Shipping[0].Code
+	}
+	if d.Payment == "" {
+		d.Payment = PayOnDelivery
+	}
+	var shipTo *Address
+	if !d.Address.IsZero() {
+		a, err := d.Address.Clean()
+		if err != nil {
+			return Result{}, err
+		}
+		shipTo = &a
+	}
 	lines, gen, err := s.carts.Snapshot(ctx, key)
 	if err != nil {
 		return Result{}, err
@@ -118,7 +177,7 @@ func (s *Service) Checkout(ctx context.Context, userID int64, key cart.Key, seen
 	if len(lines) == 0 {
 		return Result{}, ErrCartEmpty
 	}
-	p, err := s.place(ctx, userID, key, gen, lines)
+	p, err := s.place(ctx, userID, key, gen, lines, d, shipTo)
 	if err != nil {
 		return Result{}, err
 	}
@@ -155,7 +214,7 @@ type placed struct {
 // in first: a second submit of the same generation waits on its unique key
 // until the first commits and then finds that order, instead of competing
 // for the stock the first one took.
-func (s *Service) place(ctx context.Context, userID int64, key cart.Key, gen int64, lines []cart.Line) (placed, error) {
+func (s *Service) place(ctx context.Context, userID int64, key cart.Key, gen int64, lines []cart.Line, d Details, shipTo *Address) (placed, error) {
 	what := fmt.Sprintf("place order for cart %s generation %d", key, gen)
 	tx, err := s.db.Begin(ctx)
 	if err != nil {
@@ -163,7 +222,7 @@ func (s *Service) place(ctx context.Context, userID int64, key cart.Key, gen int
 	}
 	defer tx.Rollback(ctx) //nolint:errcheck // a no-op after Commit
 
-	o, claimed, err := claimOrder(ctx, tx, userID, key, gen)
+	o, claimed, err := claimOrder(ctx, tx, userID, key, gen, d, shipTo)
 	if err != nil {
 		return placed{}, postgres.Error(what, err, nil)
 	}
@@ -188,6 +247,11 @@ func (s *Service) place(ctx context.Context, userID int64, key cart.Key, gen int
 	if err != nil {
 		return placed{}, err
 	}
+	q, err := s.rules.Quote(o.TotalCents, d.Shipping)
+	if err != nil {
+		return placed{}, err
+	}
+	o.ShippingCents, o.TaxCents, o.GrandTotalCents = q.ShippingCents, q.TaxCents, q.GrandTotalCents
 	if err := catalog.TakeStock(ctx, tx, o.takes()); err != nil {
 		return placed{}, fmt.Errorf("%s: %w", what, err)
 	}
@@ -203,12 +267,13 @@ func (s *Service) place(ctx context.Context, userID int64, key cart.Key, gen int
 // claimOrder inserts the order row for generation gen of the cart, without
 // lines and total yet. claimed is false, with no error, when that
 // generation already has an order.
-func claimOrder(ctx context.Context, tx pgx.Tx, userID int64, key cart.Key, gen int64) (o Order, claimed bool, err error) {
-	o = Order{UserID: userID, CartKey: key, CartGeneration: gen}
-	err = tx.QueryRow(ctx, `INSERT INTO orders (user_id, cart_key, cart_generation, total_cents)
-		VALUES ($1, $2, $3, 0)
+func claimOrder(ctx context.Context, tx pgx.Tx, userID int64, key cart.Key, gen int64, d Details, shipTo *Address) (o Order, claimed bool, err error) {
+	o = Order{UserID: userID, CartKey: key, CartGeneration: gen, Status: StatusPlaced,
+		PaymentMethod: d.Payment, ShippingOption: d.Shipping, ShipTo: shipTo}
+	err = tx.QueryRow(ctx, `INSERT INTO orders (user_id, cart_key, cart_generation, total_cents, payment_method, shipping_option, ship_to)
+		VALUES ($1, $2, $3, 0, $4, $5, $6)
 		ON CONFLICT (cart_key, cart_generation) DO NOTHING
-		RETURNING id, created_at`, userID, string(key), gen).Scan(&o.ID, &o.CreatedAt)
+		RETURNING id, created_at`, userID, string(key), gen, d.Payment, d.Shipping, shipTo).Scan(&o.ID, &o.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Order{}, false, nil
 	}
@@ -245,7 +310,7 @@ func (o *Order) price(products []catalog.Product, want wants) (gone []cart.Line,
 	found := make(map[int64]bool, len(products))
 	for _, p := range products {
 		found[p.ID] = true
-		l := Line{ProductID: p.ID, SKU: p.SKU, Name: p.Name, Quantity: want.qty[p.ID], UnitPriceCents: p.PriceCents}
+		l := Line{ProductID: p.ID, SKU: p.SKU, Name: p.Name, Quantity: want.qty[p.ID], UnitPriceCents: p.PriceCents, Image: p.Image}
 		l.LineTotalCents = l.UnitPriceCents * int64(l.Quantity)
 		switch {
 		case p.Stock == 0:
@@ -289,16 +354,18 @@ func writeLines(ctx context.Context, tx pgx.Tx, o Order) error {
 	skus := make([]string, len(o.Items))
 	prices := make([]int64, len(o.Items))
 	totals := make([]int64, len(o.Items))
+	images := make([]string, len(o.Items))
 	for i, l := range o.Items {
-		pids[i], qtys[i], names[i], skus[i], prices[i], totals[i] = l.ProductID, int32(l.Quantity), l.Name, l.SKU, l.UnitPriceCents, l.LineTotalCents
+		pids[i], qtys[i], names[i], skus[i], prices[i], totals[i], images[i] = l.ProductID, int32(l.Quantity), l.Name, l.SKU, l.UnitPriceCents, l.LineTotalCents, l.Image
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO order_lines
-		(order_id, product_id, quantity, name, sku, unit_price_cents, line_total_cents)
-		SELECT $1, * FROM unnest($2::bigint[], $3::int[], $4::text[], $5::text[], $6::bigint[], $7::bigint[])`,
-		o.ID, pids, qtys, names, skus, prices, totals); err != nil {
+		(order_id, product_id, quantity, name, sku, unit_price_cents, line_total_cents, image)
+		SELECT $1, * FROM unnest($2::bigint[], $3::int[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::text[])`,
+		o.ID, pids, qtys, names, skus, prices, totals, images); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, `UPDATE orders SET total_cents = $2 WHERE id = $1`, o.ID, o.TotalCents)
+	_, err := tx.Exec(ctx, `UPDATE orders SET total_cents = $2, shipping_cents = $3, tax_cents = $4 WHERE id = $1`,
+		o.ID, o.TotalCents, o.ShippingCents, o.TaxCents)
 	return err
 }
 
@@ -310,13 +377,16 @@ func OutOfStock(problems []string) *apperr.Error {
 	return apperr.Conflict("out_of_stock", msg, nil)
 }
 
-const orderColumns = `id, user_id, cart_key, cart_generation, total_cents, created_at`
+const orderColumns = `id, user_id, cart_key, cart_generation, total_cents, created_at,
+	shipping_cents, tax_cents, status, paid_at, shipped_at, payment_method, shipping_option, ship_to`
 
 func scanOrder(row pgx.Row) (Order, error) {
 	var o Order
 	var key string
-	err := row.Scan(&o.ID, &o.UserID, &key, &o.CartGeneration, &o.TotalCents, &o.CreatedAt)
+	err := row.Scan(&o.ID, &o.UserID, &key, &o.CartGeneration, &o.TotalCents, &o.CreatedAt,
+		&o.ShippingCents, &o.TaxCents, &o.Status, &o.PaidAt, &o.ShippedAt, &o.PaymentMethod, &o.ShippingOption, &o.ShipTo)
 	o.CartKey = cart.Key(key)
+	o.GrandTotalCents = o.TotalCents + o.ShippingCents + o.TaxCents
 	return o, err
 }
 
@@ -342,14 +412,14 @@ func (s *Service) byCart(ctx context.Context, userID int64, key cart.Key, gen in
 
 func (s *Service) withLines(ctx context.Context, o Order) (Order, error) {
 	what := fmt.Sprintf("get lines of order %d", o.ID)
-	rows, err := s.db.Query(ctx, `SELECT product_id, sku, name, quantity, unit_price_cents, line_total_cents
+	rows, err := s.db.Query(ctx, `SELECT product_id, sku, name, quantity, unit_price_cents, line_total_cents, image
 		FROM order_lines WHERE order_id = $1 ORDER BY product_id`, o.ID)
 	if err != nil {
 		return Order{}, postgres.Error(what, err, nil)
 	}
 	o.Items, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Line, error) {
 		var l Line
-		err := r.Scan(&l.ProductID, &l.SKU, &l.Name, &l.Quantity, &l.UnitPriceCents, &l.LineTotalCents)
+		err := r.Scan(&l.ProductID, &l.SKU, &l.Name, &l.Quantity, &l.UnitPriceCents, &l.LineTotalCents, &l.Image)
 		return l, err
 	})
 	if err != nil {
@@ -365,7 +435,8 @@ func (s *Service) withLines(ctx context.Context, o Order) (Order, error) {
 // first.
 func (s *Service) List(ctx context.Context, userID int64) ([]Summary, error) {
 	what := fmt.Sprintf("list orders of user %d", userID)
-	rows, err := s.db.Query(ctx, `SELECT o.id, o.created_at, COALESCE(sum(l.quantity), 0), o.total_cents
+	rows, err := s.db.Query(ctx, `SELECT o.id, o.created_at, COALESCE(sum(l.quantity), 0), o.total_cents,
+			o.total_cents + o.shipping_cents + o.tax_cents, o.status
 		FROM orders o LEFT JOIN order_lines l ON l.order_id = o.id
 		WHERE o.user_id = $1
 		GROUP BY o.id
@@ -376,7 +447,7 @@ func (s *Service) List(ctx context.Context, userID int64) ([]Summary, error) {
 	}
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Summary, error) {
 		var s Summary
-		err := r.Scan(&s.ID, &s.CreatedAt, &s.Count, &s.TotalCents)
+		err := r.Scan(&s.ID, &s.CreatedAt, &s.Count, &s.TotalCents, &s.GrandTotalCents, &s.Status)
 		return s, err
 	})
 	if err != nil {

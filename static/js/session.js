@@ -40,7 +40,7 @@
     var stay = document.createElement('button');
     stay.type = 'button';
     stay.className = 'button button-primary button-small';
-    stay.textContent = 'Stay signed in';
+    stay.textContent = 'Stay logged in';
     stay.addEventListener('click', extend);
     panel.appendChild(text);
     panel.appendChild(stay);
@@ -61,7 +61,7 @@
         build();
       }
       var next = encodeURIComponent(location.pathname + location.search);
-      text.textContent = 'You have been signed out because you were inactive. ';
+      text.textContent = 'You have been logged out because you were inactive. ';
       var a = document.createElement('a');
       a.href = '/login?next=' + next;
       a.textContent = 'Log in again';
@@ -74,7 +74,7 @@
       if (!panel) {
         build();
       }
-      text.textContent = 'You will be signed out in ' + format(left) + ' because you have been inactive.';
+      text.textContent = 'You will be logged out in ' + format(left) + ' because you have been inactive.';
       timer = setTimeout(tick, 1000);
       return;
     }

@@ -1,34 +1,26 @@
 // The Shop: progressive enhancement only. Every form works without this file;
 // with it, "add to cart" stays on the page, updates the cart badge and says so
-// in a polite live region.
+// in the form's polite live region; an error summary takes the focus;
+// password fields can be shown.
 (function () {
   'use strict';
 
-  var region = null;
-
-  // toastRegion creates the aria-live region once.
-  function toastRegion() {
-    if (region) {
-      return region;
+  // status shows the outcome of an add in the form's own live region,
+  // right after its button: it covers nothing (it is in the page's flow,
+  // not floating over the controls on a phone), it stays until the next
+  // add, a screen reader announces it (the region is in the page from the
+  // start, which screen readers need), and its "View cart" link is the
+  // next Tab stop after the button.
+  function status(form, message, kind, link) {
+    var box = form.querySelector('[data-add-status]');
+    if (!box) {
+      return;
     }
-    region = document.createElement('div');
-    region.className = 'toast-region';
-    region.setAttribute('role', 'status');
-    region.setAttribute('aria-live', 'polite');
-    region.setAttribute('aria-atomic', 'false');
-    document.body.appendChild(region);
-    return region;
-  }
-
-  // toast shows a short message. kind is "success" or "error". Successes fade
-  // after a few seconds; errors stay until dismissed or the next attempt, so
-  // nobody has to read against a clock.
-  function toast(message, kind, link) {
-    var box = document.createElement('p');
-    box.className = 'toast toast-' + kind;
+    box.textContent = '';
+    box.className = 'add-status add-status-' + kind;
     if (kind === 'error') {
       var label = document.createElement('span');
-      label.className = 'toast-label';
+      label.className = 'add-status-label';
       label.textContent = 'Error: ';
       box.appendChild(label);
     }
@@ -39,43 +31,6 @@
       a.href = link.href;
       a.textContent = link.text;
       box.appendChild(a);
-    }
-    if (kind === 'error') {
-      var close = document.createElement('button');
-      close.type = 'button';
-      close.className = 'toast-close';
-      close.setAttribute('aria-label', 'Dismiss');
-      close.textContent = '×';
-      close.addEventListener('click', function () {
-        remove(box);
-      });
-      box.appendChild(close);
-    }
-    var r = toastRegion();
-    while (r.children.length >= 3) {
-      r.removeChild(r.firstChild);
-    }
-    r.appendChild(box);
-    if (kind !== 'error') {
-      window.setTimeout(function () {
-        remove(box);
-      }, 5000);
-    }
-  }
-
-  function remove(node) {
-    if (node && node.parentNode) {
-      node.parentNode.removeChild(node);
-    }
-  }
-
-  function clearErrors() {
-    if (!region) {
-      return;
-    }
-    var errs = region.querySelectorAll('.toast-error');
-    for (var i = 0; i < errs.length; i++) {
-      remove(errs[i]);
     }
   }
 
@@ -93,9 +48,14 @@
   }
 
   function updateCartCount(count) {
+    var labels = document.querySelectorAll('[data-cart-count-label]');
+    for (var j = 0; j < labels.length; j++) {
+      labels[j].textContent = count > 0 ? ' items' : ', empty';
+    }
     var els = document.querySelectorAll('[data-cart-count]');
     for (var i = 0; i < els.length; i++) {
       els[i].textContent = String(count);
+      els[i].hidden = count === 0;
       els[i].classList.remove('is-bumped');
       // Reading offsetWidth restarts the CSS animation.
       void els[i].offsetWidth;
@@ -118,7 +78,6 @@
       return;
     }
     form.setAttribute('aria-busy', 'true');
-    clearErrors();
     if (button) {
       button.disabled = true;
       button.classList.add('is-busy');
@@ -152,16 +111,23 @@
         return res.json().then(function (body) {
           if (res.ok && body && typeof body.count === 'number') {
             updateCartCount(body.count);
-            toast(
+            var cartLink = { href: '/cart', text: 'View cart' };
+            if (body.message) {
+              // The stock held the add back: say what is left.
+              status(form, body.message, 'info', cartLink);
+              return;
+            }
+            status(
+              form,
               (qty > 1 ? qty + ' × ' : '') + name + ' added to your cart (' +
                 body.count + (body.count === 1 ? ' item' : ' items') + ').',
               'success',
-              { href: '/cart', text: 'View cart' }
+              cartLink
             );
             return;
           }
           if (!res.ok && body && body.error && body.error.message) {
-            toast(body.error.message, 'error');
+            status(form, body.error.message, 'error');
             return;
           }
           throw new Fallback();
@@ -177,15 +143,52 @@
         if (button) {
           button.disabled = false;
           button.classList.remove('is-busy');
+          // Disabling the button dropped the focus to the page's body:
+          // give it back, so a keyboard user goes on from where they were.
+          button.focus();
         }
       });
   }
 
-  // Create the live region up front: screen readers announce changes to a
-  // region that already exists far more reliably than a freshly added one.
-  if (document.querySelector('form[data-enhance="add-to-cart"]')) {
-    toastRegion();
+  // Tell the shop the browser's time zone, so pages show times (an
+  // order's) in the shopper's zone. Without it they show in UTC.
+  try {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    if (zone && /^[A-Za-z0-9_+\/-]{1,64}$/.test(zone) && ('; ' + document.cookie + ';').indexOf('; tz=' + zone + ';') === -1) {
+      document.cookie = 'tz=' + zone + '; Path=/; Max-Age=31536000; SameSite=Lax' +
+        (window.location.protocol === 'https:' ? '; Secure' : '');
+    }
+  } catch (e) {
+    // No Intl: UTC it is.
   }
+
+  // A form re-rendered with errors: the focus goes to its summary, which
+  // links each field with a problem.
+  var summary = document.querySelector('[data-error-summary]');
+  if (summary) {
+    summary.focus();
+  }
+
+  // Every password field gets a "Show password" toggle, so a shopper on a
+  // phone can check what they typed.
+  Array.prototype.forEach.call(document.querySelectorAll('input[type="password"]'), function (input) {
+    if (!input.id) {
+      return;
+    }
+    var toggle = document.createElement('button');
+    toggle.type = 'button';
+    toggle.className = 'button button-link password-toggle';
+    toggle.setAttribute('aria-controls', input.id);
+    toggle.setAttribute('aria-pressed', 'false');
+    toggle.textContent = 'Show password';
+    toggle.addEventListener('click', function () {
+      var show = input.type === 'password';
+      input.type = show ? 'text' : 'password';
+      toggle.setAttribute('aria-pressed', show ? 'true' : 'false');
+      toggle.textContent = show ? 'Hide password' : 'Show password';
+    });
+    input.insertAdjacentElement('afterend', toggle);
+  });
 
   document.addEventListener('submit', function (event) {
     var form = event.target;

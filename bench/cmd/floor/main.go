@@ -308,7 +308,7 @@ func (f *floor) set(w http.ResponseWriter, r *http.Request) {
 		f.fail(w, err)
 		return
 	}
-	if _, err := f.carts.Set(r.Context(), key, id, qty); err != nil {
+	if _, _, err := f.carts.Set(r.Context(), key, id, qty); err != nil {
 		f.fail(w, err)
 		return
 	}

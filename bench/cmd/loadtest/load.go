@@ -169,6 +169,9 @@ type shopper struct {
 	want   map[int]int
 	unsure map[int]bool
 	acked  int
+	// limit is the most a line can hold: what is in stock, at most 99
+	// (the shop caps an add there).
+	limit map[int]int
 	// samples are latencies (µs) per route of requests in the window.
 	samples [numRoutes][]int32
 	errs    [numRoutes]int64
@@ -230,6 +233,13 @@ func load(ctx context.Context, c loadConfig) (*Result, error) {
 	close(errc)
 	if err := <-errc; err != nil {
 		return nil, fmt.Errorf("sign up: %w", err)
+	}
+	limit, err := lineLimits(ctx, shoppers[0].c)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range shoppers {
+		s.limit = limit
 	}
 
 	start := time.Now()
@@ -343,6 +353,30 @@ func (s *shopper) signUp(ctx context.Context, target string, i int) error {
 	return err
 }
 
+// lineLimits reads the catalog's stock: the most each line can hold is
+// what is in stock, at most 99, as the shop caps an add there.
+func lineLimits(ctx context.Context, c *shopclient.Client) (map[int]int, error) {
+	var catalog struct {
+		Products []struct {
+			ID    json.Number `json:"id"`
+			Stock int         `json:"stock"`
+		} `json:"products"`
+	}
+	if _, err := c.GetJSON(ctx, "/", &catalog); err != nil {
+		return nil, fmt.Errorf("read the catalog's stock: %w", err)
+	}
+	limit := map[int]int{}
+	for pid := 1; pid <= products; pid++ {
+		limit[pid] = 99
+	}
+	for _, p := range catalog.Products {
+		if id, err := strconv.Atoi(p.ID.String()); err == nil && p.Stock < limit[id] {
+			limit[id] = p.Stock
+		}
+	}
+	return limit, nil
+}
+
 func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
@@ -387,8 +421,14 @@ func (s *shopper) step(ctx context.Context, rec *recorder) {
 		s.timed(ctx, rec, routeCart, http.MethodGet, "/cart", nil)
 	case n < 85:
 		pid := 1 + s.rng.IntN(products)
-		if s.want[pid] >= 95 {
-			// Keep lines under the cap of 99, or lost items would hide.
+		if s.limit[pid] < 5 {
+			// Too few in stock to add and set without reaching the cap.
+			s.timed(ctx, rec, routeCatalog, http.MethodGet, "/", nil)
+			return
+		}
+		if s.want[pid] >= s.limit[pid]-4 {
+			// Keep lines under the cap (99, or what is in stock), or lost
+			// items would hide.
 			s.set(ctx, rec, pid, 1)
 			return
 		}
