@@ -46,6 +46,10 @@ func run(ctx context.Context, args []string) error {
 		return runLoad(ctx, args[1:])
 	case "report":
 		return runReport(args[1:])
+	case "populate":
+		return runPopulate(ctx, args[1:])
+	case "storesize":
+		return runStoreSize(ctx, args[1:])
 	case "-h", "--help", "help":
 		fmt.Println(usage)
 		return nil
