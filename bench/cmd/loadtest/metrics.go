@@ -142,7 +142,7 @@ type storeCounters struct {
 // statsSettle is how long PostgreSQL may hold a backend's statistics
 // before pg_stat_database shows them: a backend flushes them when idle,
 // at most once a second (PGSTAT_MIN_INTERVAL).
-const statsSettle = 1500 * time.Millisecond
+const statsSettle = 1100 * time.Millisecond
 
 func openCounters(ctx context.Context, redisURL, dbURL string) (*storeCounters, error) {
 	s := &storeCounters{}
@@ -178,16 +178,22 @@ func (s *storeCounters) read(ctx context.Context, settle bool) (*Writes, error) 
 	}
 	w := &Writes{Redis: -1, Postgres: -1}
 	if s.db != nil {
+		// statsSettle after the traffic, then until two reads agree: a
+		// backend that could not flush at once (lock contention) retries.
 		if settle {
 			time.Sleep(statsSettle)
 		}
-		// Also this connection's own, pending statistics: none, it only reads.
-		if _, err := s.db.Exec(ctx, `SELECT pg_stat_clear_snapshot()`); err != nil {
-			return nil, err
-		}
-		err := s.db.QueryRow(ctx, `SELECT tup_inserted + tup_updated + tup_deleted FROM pg_stat_database WHERE datname = current_database()`).Scan(&w.Postgres)
-		if err != nil {
-			return nil, fmt.Errorf("pg_stat_database: %w", err)
+		last := int64(-1)
+		for try := 0; ; try++ {
+			err := s.db.QueryRow(ctx, `SELECT tup_inserted + tup_updated + tup_deleted FROM pg_stat_database WHERE datname = current_database()`).Scan(&w.Postgres)
+			if err != nil {
+				return nil, fmt.Errorf("pg_stat_database: %w", err)
+			}
+			if !settle || w.Postgres == last || try == 5 {
+				break
+			}
+			last = w.Postgres
+			time.Sleep(400 * time.Millisecond)
 		}
 	}
 	if s.redis != nil {

@@ -80,7 +80,21 @@ func readResults(dir string) (map[string]*Result, error) {
 		}
 		out[r.Label] = &r
 	}
+	for _, r := range out {
+		slices.SortStableFunc(r.Phases, func(a, b *Phase) int { return phaseOrder(a) - phaseOrder(b) })
+	}
 	return out, nil
+}
+
+// phaseOrder puts json before html before the cart sizes, small to large.
+func phaseOrder(p *Phase) int {
+	switch p.Scenario {
+	case scenarioJSON:
+		return -2
+	case scenarioHTML:
+		return -1
+	}
+	return p.Lines
 }
 
 func readJSON(path string, v any) error {
@@ -425,6 +439,24 @@ func writeScale(p printer, dir string, results map[string]*Result) {
 				sumBefore += kb
 				p("| `%s:…` | %d | %d | %.0f | %.0f |\n", k, ks.Keys, ks.Bytes, float64(ks.Bytes)/float64(max(ks.Keys, 1)), float64(ks.Bytes-kb)/n)
 			}
+			per := func(kinds ...string) string {
+				var bytes, keys int64
+				for _, k := range kinds {
+					if ks := a.Kinds[k]; ks != nil {
+						bytes += ks.Bytes
+						if keys == 0 {
+							keys = ks.Keys
+						}
+					}
+				}
+				if keys == 0 {
+					return "–"
+				}
+				return fmt.Sprintf("%.0f bytes", float64(bytes)/float64(keys))
+			}
+			p("\nA session: **%s** (`session:`); a cart, most of them of one line: **%s**\n", per("session"), per("cart", "cartgen"))
+			p("(`cart:` and its `cartgen:` generation key); each add's idempotency key\n")
+			p("(`idem:`, until it expires): %s.\n", per("idem"))
 			p("\nPer guest session with a one-line cart: **%.0f bytes** by `MEMORY USAGE`\n", float64(sum-sumBefore)/n)
 			p("(the keys' own bytes), **%.0f bytes** of `used_memory` (the server's whole\n", float64(a.UsedMemory-b.UsedMemory)/n)
 			p("allocation, with its hash table entries and allocator rounding).\n")
@@ -441,12 +473,19 @@ func writeScale(p printer, dir string, results map[string]*Result) {
 				if o := b.Tables[k]; o != nil {
 					tb = o.TotalBytes
 				}
-				if t.Rows == 0 && t.TotalBytes == tb {
-					continue
+				if o := b.Tables[k]; o != nil && o.Rows == t.Rows && o.TotalBytes == t.TotalBytes {
+					continue // not written by the shop's guests: products and the like
 				}
 				grown += t.TotalBytes - tb
 				p("| %s | %d | %d | %.0f | %.0f | %.0f |\n", k, t.Rows, t.TotalBytes, float64(t.TotalBytes)/float64(max(t.Rows, 1)), t.AvgRowBytes, float64(t.TotalBytes-tb)/n)
 			}
+			row := func(name string) string {
+				if t := a.Tables[name]; t != nil && t.Rows > 0 {
+					return fmt.Sprintf("%.0f bytes of row data (`pg_column_size`), %.0f with indexes and free space", t.AvgRowBytes, float64(t.TotalBytes)/float64(t.Rows))
+				}
+				return "–"
+			}
+			p("\nA session row: %s. A cart row: %s; each cart line: %s.\n", row("sessions"), row("carts"), row("cart_items"))
 			p("\nPer guest session with a one-line cart: **%.0f bytes** of tables and\n", float64(grown)/n)
 			p("indexes. 1M such sessions, extrapolated linearly from these %d: **%.0f MiB**\n", pop.Sessions, float64(grown)/n*1e6/(1<<20))
 			p("(before vacuum and bloat from updates; products, users and orders aside).\n")
