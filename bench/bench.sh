@@ -24,8 +24,8 @@
 # It stops everything it started, also when interrupted, and drops the
 # database it made. About 4 minutes on 2 cores.
 #
-# Settings (environment): BENCH_SHOPPERS (32), BENCH_JSON (12s), BENCH_HTML
-# (8s), BENCH_CART (3s, each cart size), BENCH_WARMUP (1s, before each
+# Settings (environment): BENCH_SHOPPERS (32), BENCH_JSON (10s), BENCH_HTML
+# (6s), BENCH_CART (3s, each cart size), BENCH_WARMUP (1s, before each
 # phase), BENCH_SESSIONS (10000, 0: no scale figures), BENCH_RUNS ("floor
 # shop-redis shop-postgres"), BENCH_GOTIME (go test -benchtime, 100ms; 0:
 # no Go benchmarks), BENCH_OUT (docs/benchmarks.md), BENCH_PROFILE (0; 1:
@@ -37,7 +37,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$ROOT"
 
-: "${BENCH_SHOPPERS:=32}" "${BENCH_JSON:=12s}" "${BENCH_HTML:=8s}" "${BENCH_CART:=3s}" "${BENCH_WARMUP:=1s}"
+: "${BENCH_SHOPPERS:=32}" "${BENCH_JSON:=10s}" "${BENCH_HTML:=6s}" "${BENCH_CART:=3s}" "${BENCH_WARMUP:=1s}"
 : "${BENCH_SESSIONS:=10000}" "${BENCH_RUNS:=floor shop-redis shop-postgres}"
 : "${BENCH_GOTIME:=100ms}" "${BENCH_OUT:=docs/benchmarks.md}" "${BENCH_PROFILE:=0}"
 GO=${GO:-go}

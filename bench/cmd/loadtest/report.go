@@ -424,8 +424,8 @@ func writeScale(p printer, dir string, results map[string]*Result) {
 		n := float64(pop.Sessions)
 		p("\n### %s\n\n", l)
 		p("After the load phases, `loadtest populate` made %d more guest sessions,\n", pop.Sessions)
-		p("each with a one-line cart, through the shop's routes (the catalog page,\n")
-		p("then one add; %.1f s). What the shop then held:\n\n", pop.Seconds)
+		p("each with a one-line cart, through the shop's routes (a cart view, then\n")
+		p("one add with its idempotency key; %.1f s). What the shop then held:\n\n", pop.Seconds)
 		if a, b := after.Redis, before.Redis; a != nil && b != nil && store == "redis" {
 			p("| Redis keys (`MEMORY USAGE … SAMPLES 0`) | keys | bytes | bytes / key | added by populate, bytes / session |\n| --- | ---: | ---: | ---: | ---: |\n")
 			var sum, sumBefore int64

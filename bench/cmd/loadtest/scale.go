@@ -28,8 +28,8 @@ type Populated struct {
 }
 
 // runPopulate makes N guest sessions with a one-line cart each, through
-// the server's own routes (the catalog page for the cookie and CSRF
-// token, one add), so that what the stores hold afterwards is what the
+// the server's own routes (a cart view for the cookie and CSRF token, one
+// add), so that what the stores hold afterwards is what the
 // shop writes for a guest, at scale.
 func runPopulate(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("populate", flag.ContinueOnError)
@@ -56,16 +56,7 @@ func runPopulate(ctx context.Context, args []string) error {
 			defer wg.Done()
 			rng := mrand.New(mrand.NewPCG(uint64(w), uint64(start.UnixNano())))
 			for ctx.Err() == nil && next.Add(1) <= int64(*n) {
-				c := shopclient.New(*base, shopclient.Options{Transport: tr, Timeout: 30 * time.Second})
-				if _, err := c.Token(ctx); err != nil {
-					errc <- err
-					return
-				}
-				r, err := c.PostForm(ctx, "/cart/items", addForm(int64(1+rng.IntN(mixProducts))))
-				if err == nil {
-					err = r.Expect(http.StatusOK)
-				}
-				if err != nil {
+				if err := populateOne(ctx, *base, tr, int64(1+rng.IntN(mixProducts))); err != nil {
 					errc <- err
 					return
 				}
@@ -83,6 +74,25 @@ func runPopulate(ctx context.Context, args []string) error {
 	p := Populated{Label: *lbl, Sessions: *n, Seconds: time.Since(start).Seconds()}
 	fmt.Fprintf(os.Stderr, "%s: %d guest sessions with a cart in %.1f s\n", p.Label, p.Sessions, p.Seconds)
 	return writeJSON(*out, p)
+}
+
+// populateOne makes one guest session with a one-line cart. The CSRF token
+// comes from the X-CSRF-Token header of a JSON cart view, which the shop
+// sends on every session route and which costs less than a page; a server
+// that sends none there is asked for the catalog page instead.
+func populateOne(ctx context.Context, base string, tr http.RoundTripper, pid int64) error {
+	c := shopclient.New(base, shopclient.Options{Transport: tr, Timeout: 30 * time.Second})
+	if _, err := c.GetJSON(ctx, "/cart", nil); err != nil {
+		return err
+	}
+	if _, err := c.Token(ctx); err != nil {
+		return err
+	}
+	r, err := c.PostForm(ctx, "/cart/items", addForm(pid))
+	if err == nil {
+		err = r.Expect(http.StatusOK)
+	}
+	return err
 }
 
 func writeJSON(path string, v any) error {
