@@ -213,9 +213,10 @@ nginx_pids() {
 # load RUN PART PHASES: bin/loadtest run against the running cluster.
 load() {
 	local name=$1 part=$2 phases=$3 db=()
-	# The shop's runs also count PostgreSQL's row writes (the floor has no
-	# database on its path; each count waits for the statistics to settle).
-	[ "$name" = floor ] || db=(-db-url "$DATABASE_URL")
+	# The shop on PostgreSQL also counts its row writes (each count waits
+	# 10 s for PostgreSQL's statistics; the others have no write to it on
+	# their path).
+	[ "$name" = shop-postgres ] && db=(-db-url "$DATABASE_URL")
 	local target=shop store=${name#shop-}
 	[ "$name" = floor ] && target=floor store=redis
 	bin/loadtest run -url "$URL" -target "$target" -store "$store" -label "$name" \

@@ -131,9 +131,10 @@ type Phase struct {
 	// Metrics: what the replicas counted in the window (the shop's own
 	// counters; nil for the floor, which has none).
 	Metrics *MetricsDelta `json:"metrics,omitempty"`
-	// Writes: what the stores counted over the whole phase, warm-up
-	// included (Sent requests), when they were given.
-	Sent   int64   `json:"sent"`
+	// Sent is every request of the phase, warm-up included.
+	Sent int64 `json:"sent"`
+	// Writes: what the stores counted over a read-only block of phases
+	// ending with this one, when they were given.
 	Writes *Writes `json:"writes,omitempty"`
 }
 
@@ -154,8 +155,14 @@ type ReplicaCPU struct {
 	Micros     float64 `json:"cpu_us_per_request"`
 }
 
-// Writes are the stores' own write counters over a phase.
+// Writes are the stores' own write counters over the read-only phases
+// they name (consecutive cart phases are counted together: PostgreSQL's
+// statistics need a quiet pause before and after to be complete).
 type Writes struct {
+	// Phases are the phases counted, such as "cart1+cart10+cart99".
+	Phases string `json:"phases"`
+	// Sent is every request of those phases, warm-ups included.
+	Sent int64 `json:"sent"`
 	// Redis: INFO persistence rdb_changes_since_last_save (writes, also
 	// those inside scripts); -1 when not read.
 	Redis int64 `json:"redis_changes"`
@@ -293,32 +300,69 @@ func load(ctx context.Context, c loadConfig) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Label: c.label, Target: c.target, Store: c.store, Shoppers: c.shoppers}
-	var guests []*shopper // the json phase's, which html reuses
+	// Every cart phase's guests fill their carts first, so that the cart
+	// phases run back to back, one read-only block between two counts.
+	carts := map[int][]*shopper{}
 	for i, spec := range c.phases {
-		var shoppers []*shopper
-		switch {
-		case spec.Lines > 0:
-			if spec.Lines > len(l.products) {
-				return nil, fmt.Errorf("phase %s: the catalog has %d products, not %d", spec.Name, len(l.products), spec.Lines)
-			}
-			if shoppers, err = l.newShoppers(ctx, i, spec.Lines); err != nil {
-				return nil, fmt.Errorf("phase %s: %w", spec.Name, err)
-			}
-		case guests != nil:
-			shoppers = guests
-		default:
+		if spec.Lines == 0 {
+			continue
+		}
+		if spec.Lines > len(l.products) {
+			return nil, fmt.Errorf("phase %s: the catalog has %d products, not %d", spec.Name, len(l.products), spec.Lines)
+		}
+		if carts[i], err = l.newShoppers(ctx, i, spec.Lines); err != nil {
+			return nil, fmt.Errorf("phase %s: %w", spec.Name, err)
+		}
+	}
+	var guests []*shopper // the json phase's, which html reuses
+	var block *Writes     // the counts at the start of the read-only block
+	var blockPhases []*Phase
+	for i, spec := range c.phases {
+		shoppers := carts[i]
+		if shoppers == nil && guests == nil {
 			if guests, err = l.newShoppers(ctx, i, 0); err != nil {
 				return nil, fmt.Errorf("phase %s: %w", spec.Name, err)
 			}
+		}
+		if shoppers == nil {
 			shoppers = guests
+		}
+		readOnly := spec.Name != scenarioJSON
+		if readOnly && block == nil {
+			if block, err = l.counters.read(ctx); err != nil {
+				return nil, err
+			}
 		}
 		p, err := l.phase(ctx, spec, shoppers)
 		if err != nil {
 			return nil, fmt.Errorf("phase %s: %w", spec.Name, err)
 		}
 		res.Phases = append(res.Phases, p)
-		fmt.Fprintf(os.Stderr, "%s %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors, %.0f µs CPU / request%s\n",
-			c.label, p.name(), p.RPS, p.P50, p.P99, p.Errors, p.CPUMicros, p.writesNote())
+		fmt.Fprintf(os.Stderr, "%s %s: %.0f req/s, p50 %.2f ms, p99 %.2f ms, %d errors, %.0f µs CPU / request\n",
+			c.label, p.name(), p.RPS, p.P50, p.P99, p.Errors, p.CPUMicros)
+		if readOnly {
+			blockPhases = append(blockPhases, p)
+		}
+		// A block ends before a phase that is not a cart phase like it.
+		last := i == len(c.phases)-1 || c.phases[i+1].Lines == 0 || spec.Lines == 0
+		if block != nil && last {
+			end, err := l.counters.read(ctx)
+			if err != nil {
+				return nil, err
+			}
+			if end != nil {
+				w := &Writes{Redis: diff(block.Redis, end.Redis), Postgres: diff(block.Postgres, end.Postgres)}
+				var names []string
+				for _, bp := range blockPhases {
+					names = append(names, bp.Scenario)
+					w.Sent += bp.Sent
+				}
+				w.Phases = strings.Join(names, "+")
+				blockPhases[len(blockPhases)-1].Writes = w
+				fmt.Fprintf(os.Stderr, "%s %s: writes: redis %d, postgres %d over %d requests\n", c.label, w.Phases, w.Redis, w.Postgres, w.Sent)
+			}
+			block, blockPhases = nil, nil
+		}
 		if spec.Name == scenarioJSON {
 			// Every shopper compares its cart with what was acknowledged.
 			for i, s := range shoppers {
@@ -337,13 +381,6 @@ func load(ctx context.Context, c loadConfig) (*Result, error) {
 }
 
 func (p *Phase) name() string { return p.Scenario }
-
-func (p *Phase) writesNote() string {
-	if p.Writes == nil {
-		return ""
-	}
-	return fmt.Sprintf(", writes: redis %d, postgres %d over %d requests", p.Writes.Redis, p.Writes.Postgres, p.Sent)
-}
 
 // catalogIDs reads the product ids from GET / as JSON.
 func catalogIDs(ctx context.Context, base string, tr http.RoundTripper) ([]int64, error) {
@@ -411,10 +448,6 @@ func addForm(pid int64) url.Values {
 // phase runs one scenario: warm-up, the measured window, and the counters
 // read around them.
 func (l *loader) phase(ctx context.Context, spec phaseSpec, shoppers []*shopper) (*Phase, error) {
-	wb, err := l.counters.read(ctx, true)
-	if err != nil {
-		return nil, err
-	}
 	start := time.Now()
 	win := &window{from: start.Add(l.c.warmup), to: start.Add(l.c.warmup + spec.Duration)}
 	var before, after map[string]float64
@@ -451,11 +484,6 @@ func (l *loader) phase(ctx context.Context, spec phaseSpec, shoppers []*shopper)
 	if scrapeErr != nil {
 		return nil, fmt.Errorf("scrape metrics: %w", scrapeErr)
 	}
-	wa, err := l.counters.read(ctx, true)
-	if err != nil {
-		return nil, err
-	}
-
 	p := &Phase{Scenario: spec.Name, Lines: spec.Lines, Seconds: spec.Duration.Seconds(), NginxCPU: nginxAfter - nginxBefore}
 	var all []int32
 	servedBy := map[string]int64{}
@@ -488,9 +516,6 @@ func (l *loader) phase(ctx context.Context, spec phaseSpec, shoppers []*shopper)
 		p.Max = float64(all[len(all)-1]) / 1000
 	}
 	p.ErrorSamples = win.samples
-	if wb != nil && wa != nil {
-		p.Writes = &Writes{Redis: diff(wb.Redis, wa.Redis), Postgres: diff(wb.Postgres, wa.Postgres)}
-	}
 	if before != nil && after != nil {
 		p.Metrics = delta(before, after)
 		if p.Metrics.HTTPRequests == 0 && p.Metrics.StoreOps == 0 && p.Metrics.DBQueries == 0 {

@@ -140,9 +140,11 @@ type storeCounters struct {
 }
 
 // statsSettle is how long PostgreSQL may hold a backend's statistics
-// before pg_stat_database shows them: a backend flushes them when idle,
-// at most once a second (PGSTAT_MIN_INTERVAL).
-const statsSettle = 1100 * time.Millisecond
+// before pg_stat_database shows them. A backend that goes idle within a
+// second of its last flush (PGSTAT_MIN_INTERVAL) waits for its idle
+// timeout, PGSTAT_IDLE_INTERVAL (10 s), before it flushes again: under
+// load that is every backend, so a count needs 10 s of quiet around it.
+const statsSettle = 10500 * time.Millisecond
 
 func openCounters(ctx context.Context, redisURL, dbURL string) (*storeCounters, error) {
 	s := &storeCounters{}
@@ -171,17 +173,16 @@ func (s *storeCounters) Close() {
 }
 
 // read returns the counters now (nil when neither store was given); -1
-// for a store not given. settle waits for PostgreSQL's statistics first.
-func (s *storeCounters) read(ctx context.Context, settle bool) (*Writes, error) {
+// for a store not given. With PostgreSQL it first waits statsSettle for
+// the statistics of what was done before, then until two reads agree.
+func (s *storeCounters) read(ctx context.Context) (*Writes, error) {
 	if s.redis == nil && s.db == nil {
 		return nil, nil
 	}
 	w := &Writes{Redis: -1, Postgres: -1}
 	if s.db != nil {
-		// statsSettle after the traffic, then until two reads agree: a
-		// backend that could not flush at once (lock contention) retries.
-		if settle {
-			time.Sleep(statsSettle)
+		if err := sleep(ctx, statsSettle); err != nil {
+			return nil, err
 		}
 		last := int64(-1)
 		for try := 0; ; try++ {
@@ -189,11 +190,13 @@ func (s *storeCounters) read(ctx context.Context, settle bool) (*Writes, error) 
 			if err != nil {
 				return nil, fmt.Errorf("pg_stat_database: %w", err)
 			}
-			if !settle || w.Postgres == last || try == 5 {
+			if w.Postgres == last || try == 5 {
 				break
 			}
 			last = w.Postgres
-			time.Sleep(400 * time.Millisecond)
+			if err := sleep(ctx, 500*time.Millisecond); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if s.redis != nil {
@@ -217,4 +220,15 @@ func infoInt(info, name string) int64 {
 		}
 	}
 	return -1
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
