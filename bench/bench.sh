@@ -7,37 +7,41 @@
 #      bench's alone; makes a throwaway database and migrates it;
 #   2. runs the Go benchmarks of session load and save, the session codec
 #      and the cart operations for each store (go test -bench);
-#   3. for each run -- the floor (bench/cmd/floor), the shop with
-#      SESSION_STORE=redis, the shop with SESSION_STORE=postgres -- starts
-#      three replicas and nginx with scripts/shop.sh (own ports, own run
-#      directory), drives them with bin/loadtest (phase json, then html),
-#      scraping each replica's admin /metrics and the stores' write
-#      counters around each phase; on the shop, then makes BENCH_SESSIONS
-#      guest sessions with a cart and measures what the stores hold before
-#      and after (loadtest populate, storesize); stops them;
-#   4. adds products so that the catalog has 99, and for each run again
-#      measures cart views of 1, 10 and 99 lines (phases cart1, cart10,
-#      cart99);
-#   5. writes docs/benchmarks.md (bin/loadtest report), keeping its
+#   3. starts three clusters side by side with scripts/shop.sh, each of
+#      three replicas behind nginx (own ports, own run directory): the
+#      floor (bench/cmd/floor), the shop with SESSION_STORE=redis, the
+#      shop with SESSION_STORE=postgres;
+#   4. drives them in turns with bin/loadtest (phase json, then html), in
+#      BENCH_ROUNDS rounds, so that the machine's background load falls on
+#      every run alike; the others are idle meanwhile. It scrapes each
+#      replica's admin /metrics around each measured window and the
+#      stores' write counters around each read-only phase;
+#   5. on each shop, makes BENCH_SESSIONS guest sessions with a cart and
+#      measures what the stores hold before and after (loadtest populate,
+#      storesize); stops the clusters;
+#   6. adds products so that the catalog has 99, starts the clusters again
+#      and measures cart views of 1, 10 and 99 lines (cart1, cart10, cart99);
+#   7. writes docs/benchmarks.md (bin/loadtest report), keeping its
 #      hand-written findings.
 #
 # It stops everything it started, also when interrupted, and drops the
 # database it made. About 4 minutes on 2 cores.
 #
-# Settings (environment): BENCH_SHOPPERS (32), BENCH_JSON (10s), BENCH_HTML
-# (6s), BENCH_CART (3s, each cart size), BENCH_WARMUP (1s, before each
-# phase), BENCH_SESSIONS (10000, 0: no scale figures), BENCH_RUNS ("floor
-# shop-redis shop-postgres"), BENCH_GOTIME (go test -benchtime, 100ms; 0:
-# no Go benchmarks), BENCH_OUT (docs/benchmarks.md), BENCH_PROFILE (0; 1:
-# a 10 s CPU profile of shop-1 during the JSON phase with Redis, which
-# costs that replica some CPU), DATABASE_URL (the server; the database in
-# the URL is not used, a new one is made beside it).
+# Settings (environment): BENCH_SHOPPERS (32), BENCH_JSON (5s) and
+# BENCH_HTML (3s) per round, BENCH_ROUNDS (2), BENCH_CART (3s, each cart
+# size), BENCH_WARMUP (1s, before each phase), BENCH_SESSIONS (10000, 0: no
+# scale figures), BENCH_RUNS ("floor shop-redis shop-postgres"),
+# BENCH_GOTIME (go test -benchtime, 100ms; 0: no Go benchmarks), BENCH_OUT
+# (docs/benchmarks.md), BENCH_PROFILE (0; 1: a CPU profile of shop-1 during
+# its first JSON phase, which costs that replica some CPU), DATABASE_URL
+# (the server; the database in the URL is not used, a new one is made
+# beside it).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
 cd "$ROOT"
 
-: "${BENCH_SHOPPERS:=32}" "${BENCH_JSON:=10s}" "${BENCH_HTML:=6s}" "${BENCH_CART:=3s}" "${BENCH_WARMUP:=1s}"
+: "${BENCH_SHOPPERS:=32}" "${BENCH_JSON:=5s}" "${BENCH_HTML:=3s}" "${BENCH_CART:=3s}" "${BENCH_WARMUP:=1s}" "${BENCH_ROUNDS:=2}"
 : "${BENCH_SESSIONS:=10000}" "${BENCH_RUNS:=floor shop-redis shop-postgres}"
 : "${BENCH_GOTIME:=100ms}" "${BENCH_OUT:=docs/benchmarks.md}" "${BENCH_PROFILE:=0}"
 GO=${GO:-go}
@@ -157,7 +161,7 @@ mkdir -p "$WORK/results" "$WORK/scale"
 	echo "postgresql: $(psql -X -w -q -A -t -d "$DATABASE_URL" -c 'SHOW server_version' 2>/dev/null || echo unknown)"
 	echo "redis: $(redis-cli -u "$REDIS_URL" INFO server 2>/dev/null | awk -F: '/^redis_version/ { sub(/\r/, "", $2); print $2 }' || echo unknown) (private, no persistence)"
 	echo "nginx: $({ nginx -v 2>&1 || /usr/sbin/nginx -v 2>&1; } | sed 's/^nginx version: //' | head -n 1)"
-	echo "load: $BENCH_SHOPPERS guest shoppers; measured JSON $BENCH_JSON, HTML $BENCH_HTML, each cart size $BENCH_CART, after $BENCH_WARMUP warm-up; 3 replicas, nginx worker_processes 1"
+	echo "load: $BENCH_SHOPPERS guest shoppers; measured JSON $BENCH_JSON and HTML $BENCH_HTML in each of $BENCH_ROUNDS rounds, each cart size $BENCH_CART, after $BENCH_WARMUP warm-up; 3 replicas, nginx worker_processes 1"
 } >"$WORK/machine.txt"
 sed 's/^/    /' "$WORK/machine.txt" >&2
 
@@ -210,18 +214,17 @@ nginx_pids() {
 	echo "$nginx" | tr -s ' ' ',' | sed 's/,$//'
 }
 
-# load RUN PART PHASES: bin/loadtest run against the running cluster.
+# load RUN PART PHASES [COUNT]: bin/loadtest run against the run's cluster;
+# COUNT=1 also counts PostgreSQL's row writes on shop-postgres (each count
+# waits 10 s for PostgreSQL's statistics; the floor and shop-redis have no
+# write to it on their path).
 load() {
-	local name=$1 part=$2 phases=$3 db=()
-	# The shop on PostgreSQL also counts its row writes (each count waits
-	# 10 s for PostgreSQL's statistics; the others have no write to it on
-	# their path).
-	[ "$name" = shop-postgres ] && db=(-db-url "$DATABASE_URL")
-	local target=shop store=${name#shop-}
+	local name=$1 part=$2 phases=$3 count=${4:-0} db=() target=shop store=${1#shop-}
+	[ "$name" = shop-postgres ] && [ "$count" = 1 ] && db=(-db-url "$DATABASE_URL")
 	[ "$name" = floor ] && target=floor store=redis
-	bin/loadtest run -url "$URL" -target "$target" -store "$store" -label "$name" \
+	bin/loadtest run -url "${URLS[$name]}" -target "$target" -store "$store" -label "$name" \
 		-shoppers "$BENCH_SHOPPERS" -phases "$phases" -warmup "$BENCH_WARMUP" \
-		-admin "$ADMINS" -redis-url "$REDIS_URL" "${db[@]}" -nginx-pids "$(nginx_pids "$name")" \
+		-admin "${ADMIN_LISTS[$name]}" -redis-url "$REDIS_URL" ${db[@]+"${db[@]}"} -nginx-pids "$(nginx_pids "$name")" \
 		-out "$WORK/results/$name-$part.json"
 }
 
@@ -229,52 +232,72 @@ stop_cluster() {
 	RUN_DIR="$WORK/run-$1" bash scripts/shop.sh down >/dev/null 2>&1 || warn "stopping $1 failed"
 }
 
-# fresh_redis: each run starts with an empty private Redis, so that what
-# it holds afterwards is that run's alone.
-fresh_redis() { redis-cli -u "$REDIS_URL" FLUSHALL >/dev/null; }
+# start_all: every run's cluster at once; each is idle while another is
+# measured, so that the runs take turns and share the machine's
+# background load alike.
+declare -A URLS ADMIN_LISTS ADMIN1S
+start_all() {
+	local run
+	for run in $BENCH_RUNS; do
+		step "$run: 3 replicas behind nginx"
+		cluster "$run"
+		URLS[$run]=$URL ADMIN_LISTS[$run]=$ADMINS ADMIN1S[$run]=$ADMIN1
+	done
+}
 
-for run in $BENCH_RUNS; do
-	step "$run: 3 replicas behind nginx, JSON then HTML"
-	fresh_redis
-	cluster "$run"
-	if [ "$run" = shop-redis ] && [ "$BENCH_PROFILE" = 1 ] && have curl; then
-		# 10 s of CPU profile from within the JSON phase.
-		(sleep 2 && curl -s -o "$WORK/cpu.pprof" "$ADMIN1/debug/pprof/profile?seconds=10") &
-		PROFILE_PID=$!
-	fi
-	load "$run" main "json=$BENCH_JSON,html=$BENCH_HTML"
-	if [ -n "$PROFILE_PID" ]; then
-		wait "$PROFILE_PID" || warn "no CPU profile"
-		PROFILE_PID=
-		if [ -s "$WORK/cpu.pprof" ]; then
-			"$GO" tool pprof -top -nodecount=30 bin/shop "$WORK/cpu.pprof" 2>/dev/null |
-				sed -n '/^Showing\|^      flat\|^ *[0-9.]*m\?s /p' >"$WORK/pprof-top.txt" || true
-			cp "$WORK/cpu.pprof" "$ROOT/bin/shop-cpu.pprof"
+stop_all() {
+	local run
+	for run in $BENCH_RUNS; do
+		stop_cluster "$run"
+	done
+}
+
+start_all
+for ((round = 1; round <= BENCH_ROUNDS; round++)); do
+	for run in $BENCH_RUNS; do
+		step "$run: JSON then HTML (round $round of $BENCH_ROUNDS)"
+		if [ "$run" = shop-redis ] && [ "$round" = 1 ] && [ "$BENCH_PROFILE" = 1 ] && have curl; then
+			# A CPU profile of shop-1 from within the JSON phase.
+			(sleep 1 && curl -s -o "$WORK/cpu.pprof" "${ADMIN1S[$run]}/debug/pprof/profile?seconds=$((${BENCH_JSON%s} - 1))") &
+			PROFILE_PID=$!
 		fi
-	fi
-	if [ "$run" != floor ] && [ "$BENCH_SESSIONS" -gt 0 ]; then
+		load "$run" "main-$round" "json=$BENCH_JSON,html=$BENCH_HTML" "$([ "$round" = 1 ] && echo 1)"
+		if [ -n "$PROFILE_PID" ]; then
+			wait "$PROFILE_PID" || warn "no CPU profile"
+			PROFILE_PID=
+			if [ -s "$WORK/cpu.pprof" ]; then
+				"$GO" tool pprof -top -nodecount=30 bin/shop "$WORK/cpu.pprof" 2>/dev/null |
+					sed -n '/^Showing\|^      flat\|^ *[0-9.]*m\?s /p' >"$WORK/pprof-top.txt" || true
+				cp "$WORK/cpu.pprof" "$ROOT/bin/shop-cpu.pprof"
+			fi
+		fi
+	done
+done
+if [ "$BENCH_SESSIONS" -gt 0 ]; then
+	for run in $BENCH_RUNS; do
+		[ "$run" != floor ] || continue
 		step "$run: $BENCH_SESSIONS guest sessions with a cart, and what the stores hold"
 		sizes=(-redis-url "$REDIS_URL" -prefix "$PREFIX")
 		[ "$run" = shop-postgres ] && sizes=(-db-url "$DATABASE_URL")
 		bin/loadtest storesize "${sizes[@]}" -label "$run" -out "$WORK/scale/$run-before.json"
-		bin/loadtest populate -url "$URL" -n "$BENCH_SESSIONS" -label "$run" -out "$WORK/scale/$run-populate.json"
+		bin/loadtest populate -url "${URLS[$run]}" -n "$BENCH_SESSIONS" -label "$run" -out "$WORK/scale/$run-populate.json"
 		bin/loadtest storesize "${sizes[@]}" -label "$run" -out "$WORK/scale/$run-after.json"
-	fi
-	stop_cluster "$run"
-done
+	done
+fi
+stop_all
 
 if [ -n "$BENCH_CART" ] && [ "$BENCH_CART" != 0 ]; then
 	# 99 lines need 99 products: the seeded ones, and more made up. Only
-	# now, so that the catalog page above showed the seeded catalog.
+	# now, so that the catalog page above showed the seeded catalog; the
+	# clusters start again to see them (the floor reads them at start).
 	psql -X -w -q -d "$DATABASE_URL" -v ON_ERROR_STOP=1 -c "INSERT INTO products (sku, name, description, price_cents, stock, image)
 		SELECT 'BENCH-' || g, 'Bench product ' || g, '', 100 + g, 100000, '' FROM generate_series(1, greatest(0, 99 - (SELECT count(*) FROM products))) g" >/dev/null
+	start_all
 	for run in $BENCH_RUNS; do
 		step "$run: views of carts of 1, 10 and 99 lines"
-		fresh_redis
-		cluster "$run"
-		load "$run" carts "cart1=$BENCH_CART,cart10=$BENCH_CART,cart99=$BENCH_CART"
-		stop_cluster "$run"
+		load "$run" carts "cart1=$BENCH_CART,cart10=$BENCH_CART,cart99=$BENCH_CART" 1
 	done
+	stop_all
 fi
 
 step "writing $BENCH_OUT"

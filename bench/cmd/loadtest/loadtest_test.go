@@ -216,3 +216,25 @@ func TestLoadAndReport(t *testing.T) {
 		}
 	}
 }
+
+// TestMergePhase: two rounds of a scenario add up; CPU per request and
+// req/s are recomputed over both; a round without PostgreSQL counts does
+// not hide the one with them.
+func TestMergePhase(t *testing.T) {
+	p := &Phase{Scenario: "html", Seconds: 2, Requests: 200, P50: 1, Sent: 250,
+		Replicas: []ReplicaCPU{{Name: "shop-1", CPUSeconds: 0.02, Requests: 200}},
+		Routes:   []RouteStats{{Route: "GET /cart (page)", Requests: 200, P50: 1}},
+		Writes:   &Writes{Phases: "html", Sent: 250, Redis: 0, Postgres: 10}}
+	q := &Phase{Scenario: "html", Seconds: 2, Requests: 600, P50: 3, Sent: 700,
+		Replicas: []ReplicaCPU{{Name: "shop-1", CPUSeconds: 0.02, Requests: 600}},
+		Routes:   []RouteStats{{Route: "GET /cart (page)", Requests: 600, P50: 3}},
+		Writes:   &Writes{Phases: "html", Sent: 700, Redis: 5, Postgres: -1}}
+	mergePhase(p, q)
+	if p.Requests != 800 || p.RPS != 200 || p.P50 != 2.5 || p.Sent != 950 || p.CPUMicros != 50 ||
+		len(p.Routes) != 1 || p.Routes[0].Requests != 800 || p.Routes[0].P50 != 2.5 {
+		t.Errorf("merged: %+v", p)
+	}
+	if w := p.Writes; w.Sent != 250 || w.Postgres != 10 {
+		t.Errorf("writes: %+v, want the round with PostgreSQL counts", w)
+	}
+}

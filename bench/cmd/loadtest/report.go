@@ -71,7 +71,13 @@ func readResults(dir string) (map[string]*Result, error) {
 			return nil, err
 		}
 		if old := out[r.Label]; old != nil {
-			old.Phases = append(old.Phases, r.Phases...)
+			for _, ph := range r.Phases {
+				if same := old.phase(ph.Scenario); same != nil {
+					mergePhase(same, ph)
+				} else {
+					old.Phases = append(old.Phases, ph)
+				}
+			}
 			old.Lost += r.Lost
 			old.Extra += r.Extra
 			old.CartsChecked += r.CartsChecked
@@ -84,6 +90,115 @@ func readResults(dir string) (map[string]*Result, error) {
 		slices.SortStableFunc(r.Phases, func(a, b *Phase) int { return phaseOrder(a) - phaseOrder(b) })
 	}
 	return out, nil
+}
+
+// mergePhase adds another round of the same scenario to p: counts and
+// times add up, rates and CPU per request are recomputed over both, and
+// the percentiles are the request-weighted means of the rounds' (an
+// approximation: the rounds' samples are not kept).
+func mergePhase(p, q *Phase) {
+	wp, wq := float64(p.Requests), float64(q.Requests)
+	mean := func(a, b float64) float64 {
+		if wp+wq == 0 {
+			return 0
+		}
+		return (a*wp + b*wq) / (wp + wq)
+	}
+	p.P50, p.P95, p.P99 = mean(p.P50, q.P50), mean(p.P95, q.P95), mean(p.P99, q.P99)
+	p.Max = max(p.Max, q.Max)
+	p.Seconds += q.Seconds
+	p.Requests += q.Requests
+	p.Errors += q.Errors
+	p.Sent += q.Sent
+	p.NginxCPU += q.NginxCPU
+	if p.Seconds > 0 {
+		p.RPS = float64(p.Requests) / p.Seconds
+	}
+	p.ErrorSamples = append(p.ErrorSamples, q.ErrorSamples...)
+	for _, rq := range q.Routes {
+		found := false
+		for i := range p.Routes {
+			if rs := &p.Routes[i]; rs.Route == rq.Route {
+				a, b := float64(rs.Requests), float64(rq.Requests)
+				if a+b > 0 {
+					rs.P50, rs.P99 = (rs.P50*a+rq.P50*b)/(a+b), (rs.P99*a+rq.P99*b)/(a+b)
+				}
+				rs.Requests += rq.Requests
+				rs.Errors += rq.Errors
+				found = true
+			}
+		}
+		if !found {
+			p.Routes = append(p.Routes, rq)
+		}
+	}
+	var cpu float64
+	var reqs int64
+	for _, rq := range q.Replicas {
+		found := false
+		for i := range p.Replicas {
+			if rc := &p.Replicas[i]; rc.Name == rq.Name {
+				rc.CPUSeconds += rq.CPUSeconds
+				rc.Requests += rq.Requests
+				found = true
+			}
+		}
+		if !found {
+			p.Replicas = append(p.Replicas, rq)
+		}
+	}
+	for i := range p.Replicas {
+		rc := &p.Replicas[i]
+		if rc.Requests > 0 {
+			rc.Micros = rc.CPUSeconds * 1e6 / float64(rc.Requests)
+		}
+		cpu += rc.CPUSeconds
+		reqs += rc.Requests
+	}
+	if reqs > 0 {
+		p.CPUMicros = cpu * 1e6 / float64(reqs)
+	}
+	if p.Metrics != nil && q.Metrics != nil {
+		m, n := p.Metrics, q.Metrics
+		m.HTTPRequests += n.HTTPRequests
+		m.StoreOps += n.StoreOps
+		m.SessionWrites += n.SessionWrites
+		m.DBQueries += n.DBQueries
+		for _, pair := range [][2]map[string]float64{{m.OpsByName, n.OpsByName}, {m.QueriesByName, n.QueriesByName}, {m.RequestsByName, n.RequestsByName}} {
+			for k, v := range pair[1] {
+				pair[0][k] += v
+			}
+		}
+		if m.HTTPRequests > 0 {
+			m.OpsPerRequest = m.StoreOps / m.HTTPRequests
+			m.WritesPerReq = m.SessionWrites / m.HTTPRequests
+			m.QueriesPerReq = m.DBQueries / m.HTTPRequests
+		}
+	}
+	switch {
+	case p.Writes == nil:
+		p.Writes = q.Writes
+	case q.Writes != nil && (p.Writes.Postgres < 0) != (q.Writes.Postgres < 0):
+		// bench.sh counts PostgreSQL in one round only (each count waits
+		// 10 s): keep the round that has it, whole.
+		if p.Writes.Postgres < 0 {
+			p.Writes = q.Writes
+		}
+	case q.Writes != nil:
+		w := p.Writes
+		w.Sent += q.Writes.Sent
+		w.Redis = sumKnown(w.Redis, q.Writes.Redis)
+		w.Postgres = sumKnown(w.Postgres, q.Writes.Postgres)
+	}
+}
+
+// sumKnown adds two counts, -1 meaning unknown; one unknown makes the sum
+// unknown, since its requests were not counted.
+func sumKnown(a, b int64) int64 {
+	if a < 0 || b < 0 {
+		return -1
+	}
+	return a + b
 }
 
 // phaseOrder puts json before html before the cart sizes, small to large.
@@ -192,13 +307,15 @@ func writeReport(b *strings.Builder, dir string, results map[string]*Result, not
 
 	floor, shopRedis, shopPG := results["floor"], results["shop-redis"], results["shop-postgres"]
 	p("\n## The shop against the floor\n\n")
-	p("Three replicas behind the same nginx for each run, one run after the\n")
-	p("other: the **floor** (`bench/cmd/floor`, the minimal design for a cart kept\n")
+	p("Three clusters side by side, each three replicas behind the same nginx\n")
+	p("configuration, measured in turns (the others idle meanwhile), in rounds, so\n")
+	p("that the machine's background load falls on each alike: the **floor** (`bench/cmd/floor`, the minimal design for a cart kept\n")
 	p("in Redis: a random session id in a cookie, CSRF token = HMAC(secret, id),\n")
 	p("the cart one Redis hash; `GET /cart` is one `HGETALL`, an add one pipelined\n")
 	p("`HINCRBY` + `EXPIRE` + `HGETALL`, products from memory), then the shop with\n")
 	p("`SESSION_STORE=redis`, then with `SESSION_STORE=postgres`. The same load for\n")
-	p("each, guests only (`bin/loadtest run`):\n\n")
+	p("each, guests only (`bin/loadtest run`); the rounds add up (percentiles:\n")
+	p("the request-weighted mean of the rounds'):\n\n")
 	p("- **JSON**: each guest loops: add an item (`POST /cart/items`), then view the cart\n")
 	p("  (`GET /cart`), both as JSON; at the end every cart is checked against the adds\n")
 	p("  acknowledged.\n")
