@@ -186,6 +186,7 @@ cluster() {
 
 start_cluster() {
 	local name=$1 store=redis bin=bin/shop port base admin
+	# MAILPIT=off: the clusters run side by side, and no request sends mail.
 	case "$name" in
 	floor) bin=bin/floor ;;
 	shop-postgres) store=postgres ;;
@@ -201,7 +202,7 @@ start_cluster() {
 	RUN_DIR="$WORK/run-$name" SHOP_BIN="$ROOT/$bin" REPLICAS=3 LB=rr PORT=$port \
 		REPLICA_BASE_PORT=$base ADMIN_BASE_PORT=$admin SESSION_STORE=$store \
 		REDIS_KEY_PREFIX=$PREFIX PASSWORD_COST=4 PASSWORD_HASHES_PER_IP=0 ANON_WRITES_PER_MINUTE=0 \
-		LOG_FORMAT=json SHUTDOWN_TIMEOUT=5s READY_TIMEOUT=30 \
+		LOG_FORMAT=json SHUTDOWN_TIMEOUT=5s READY_TIMEOUT=30 MAILPIT=off \
 		bash scripts/shop.sh up 2>"$WORK/$name-up.log"
 }
 
