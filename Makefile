@@ -68,7 +68,7 @@ check-fork: ## prove a fork without workshop/ and bench/ builds, vets and compil
 	@bash scripts/check-fork.sh
 
 .PHONY: bench
-bench: ## measure (bench/bench.sh): Go benchmarks, load test of shop and floor per store; writes docs/benchmarks.md
+bench: ## measure (bench/bench.sh, ~4 min): Go benchmarks; the floor, shop-redis, shop-postgres under the same load; writes docs/benchmarks.md
 	@$(call wing,bench)
 	@bash bench/bench.sh
 

@@ -1,19 +1,28 @@
-// Command loadtest drives the shop (or bench/cmd/floor) through nginx as many
-// simulated shoppers, each with its own cookie jar and CSRF token, for a
-// bounded time, and reports requests per second, latency percentiles,
-// errors and lost cart items: every shopper keeps its own account of what
-// the shop acknowledged and checks its cart against it at the end.
+// Command loadtest drives the shop, or the floor (bench/cmd/floor), through
+// nginx as many simulated guests, each with its own cookie jar and CSRF
+// token, for a bounded time, and reports per scenario requests per second,
+// latency percentiles, errors, and each replica's CPU time per request.
 //
 // Usage:
 //
-//	loadtest run -url http://127.0.0.1:8080 [-target shop|floor] [-shoppers 32]
-//	             [-duration 20s] [-warmup 2s] [-admin URL,URL,...] [-label L] [-out FILE]
+//	loadtest run -url http://127.0.0.1:8080 [-phases json=12s,html=8s,cart99=3s]
+//	             [-shoppers 32] [-warmup 1s] [-admin URL,URL,...] [-redis-url U] [-db-url U]
+//	             [-label L] [-target shop|floor] [-store S] [-nginx-pids P,...] [-out FILE]
+//	loadtest populate -url URL [-n 10000] [-concurrency 16] [-label L] [-out FILE]
+//	loadtest storesize [-redis-url U -prefix P] [-db-url U] [-label L] [-out FILE]
 //	loadtest report -in DIR -out docs/benchmarks.md
 //
-// run scrapes each -admin URL's /metrics before and after the measured
-// time, so the result also says how many session and cart store round
-// trips, and database queries, each request cost. report turns the
-// results that bench/bench.sh collected into docs/benchmarks.md.
+// run goes through its phases in order (json: add then view, as JSON;
+// html: the cart and catalog pages; cartN: views of N-line carts). Around
+// each measured window it scrapes every -admin URL's /metrics:
+// process_cpu_seconds_total, divided by the requests that replica served
+// (its X-Served-By answers), gives CPU µs per request; the shop's own
+// counters give store round trips per request. Around each whole phase it
+// reads the stores' write counters (-redis-url: INFO persistence
+// rdb_changes_since_last_save; -db-url: pg_stat_database row writes).
+// populate and storesize give the scale figures; report turns what
+// bench/bench.sh collected into docs/benchmarks.md. Every request goes to
+// -url: loopback, in bench/bench.sh.
 package main
 
 import (
@@ -34,7 +43,10 @@ func main() {
 }
 
 const usage = `usage:
-  loadtest run -url URL [-target shop|floor] [-shoppers N] [-duration D] [-warmup D] [-admin URL,...] [-label L] [-out FILE]
+  loadtest run -url URL [-phases json=12s,html=8s,cartN=3s] [-shoppers N] [-warmup D] [-admin URL,...]
+               [-redis-url URL] [-db-url URL] [-label L] [-out FILE]
+  loadtest populate -url URL [-n N] [-concurrency N] [-out FILE]
+  loadtest storesize [-redis-url URL -prefix P] [-db-url URL] [-out FILE]
   loadtest report -in DIR -out FILE`
 
 func run(ctx context.Context, args []string) error {
@@ -46,6 +58,10 @@ func run(ctx context.Context, args []string) error {
 		return runLoad(ctx, args[1:])
 	case "report":
 		return runReport(args[1:])
+	case "populate":
+		return runPopulate(ctx, args[1:])
+	case "storesize":
+		return runStoreSize(ctx, args[1:])
 	case "-h", "--help", "help":
 		fmt.Println(usage)
 		return nil
