@@ -276,7 +276,13 @@ func TestDeleteAccount(t *testing.T) {
 			c := newClient(t)
 			c.signup(t, a.URL, email, "a password")
 			wantStatus(t, c.Post(t, a.URL, "/cart/items", url.Values{"product_id": {"1"}}, c.CSRF(), false), http.StatusSeeOther)
-			wantStatus(t, c.Post(t, a.URL, "/checkout", nil, c.CSRF(), false), http.StatusSeeOther)
+			// An order shipped to an address, which the account also keeps.
+			address := url.Values{"name": {"Del Eted"}, "line1": {"1 Gone Street"}, "postal_code": {"12345"}, "city": {"Nowhere"}, "country": {"Germany"}}
+			placed := c.Post(t, a.URL, "/checkout", address, c.CSRF(), false)
+			wantStatus(t, placed, http.StatusSeeOther)
+			if loc := placed.Header.Get("Location"); !strings.HasPrefix(loc, "/orders/") {
+				t.Fatalf("checkout went to %q, want the order", loc)
+			}
 			wantStatus(t, c.Post(t, a.URL, "/cart/items", url.Values{"product_id": {"2"}, "quantity": {"3"}}, c.CSRF(), false), http.StatusSeeOther)
 			phone := loginAs(t, other.URL, email, "a password", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Version/17.0 Mobile/15E148 Safari/604.1")
 			token := apiToken(t, a.URL, email, "a password")
@@ -323,6 +329,19 @@ func TestDeleteAccount(t *testing.T) {
 				}
 				if orders < 1 || owned != 0 {
 					t.Errorf("orders of the account: %d, still owned %d; want kept and anonymized", orders, owned)
+				}
+				// The address is personal data too: gone from the orders
+				// and from the account's saved one.
+				var addressed, saved int
+				if err := b.db.QueryRow(ctx, `SELECT count(ship_to) FROM orders
+					WHERE cart_key LIKE 'a:%' AND id IN (SELECT order_id FROM order_lines WHERE product_id = 1)`).Scan(&addressed); err != nil {
+					t.Fatal(err)
+				}
+				if err := b.db.QueryRow(ctx, `SELECT count(*) FROM shipping_addresses WHERE user_id = $1`, uid).Scan(&saved); err != nil {
+					t.Fatal(err)
+				}
+				if addressed != 0 || saved != 0 {
+					t.Errorf("after deletion %d orders still carry the address and %d saved addresses remain", addressed, saved)
 				}
 				// A new account with the same email starts empty.
 				x.signup(t, a.URL, email, "a password")

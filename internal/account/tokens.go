@@ -179,6 +179,12 @@ func (s *Service) Delete(ctx context.Context, userID int64, password string) (Us
 	if _, err := tx.Exec(ctx, `DELETE FROM carts WHERE key = $1`, "a:"+u.PublicID); err != nil {
 		return User{}, postgres.Error("delete account cart", err, nil)
 	}
+	// The orders stay (bookkeeping) without whom they went to: the
+	// address copy goes, and the account reference with the row below
+	// (ON DELETE SET NULL); the saved address cascades with the account.
+	if _, err := tx.Exec(ctx, `UPDATE orders SET ship_to = NULL WHERE user_id = $1`, userID); err != nil {
+		return User{}, postgres.Error("anonymize the account's orders", err, nil)
+	}
 	if _, err := tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, userID); err != nil {
 		return User{}, postgres.Error(fmt.Sprintf("delete user %d", userID), err, nil)
 	}
