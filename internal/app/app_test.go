@@ -152,7 +152,7 @@ func TestOpenFailsClearly(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, map[string]string{
 		"SESSION_STORE": "redis",
-		"DATABASE_URL":  testenv.DatabaseURL(),
+		"DATABASE_URL":  testenv.MustEmptyDatabase(t),
 		// Port 1 on loopback: nothing listens there.
 		"REDIS_URL": "redis://127.0.0.1:1/0",
 	})

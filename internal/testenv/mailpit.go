@@ -3,7 +3,6 @@ package testenv
 import (
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -218,29 +217,4 @@ func (m *Mailpit) get(tb testing.TB, path string, v any) {
 	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
 		tb.Fatalf("mailpit API %s: %v", path, err)
 	}
-}
-
-// FreePorts finds n consecutive free loopback ports and returns the first.
-// They are below Linux's ephemeral range (32768 up): a port found free
-// there can be taken, before the server binds it, as the local port of
-// any outgoing connection on this busy machine.
-func FreePorts(tb testing.TB, n int) int {
-	tb.Helper()
-	for range 200 {
-		base := 10000 + rand.IntN(22000-n)
-		ok := true
-		for p := base; p < base+n && ok; p++ {
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				ok = false
-				continue
-			}
-			ln.Close()
-		}
-		if ok {
-			return base
-		}
-	}
-	tb.Fatalf("no %d consecutive free ports", n)
-	return 0
 }
