@@ -13,7 +13,7 @@
 //
 // scripts/shop.sh runs it as it runs the shop (SHOP_BIN=bin/textbook; the
 // `serve` argument is accepted and ignored), reading ADDR, REPLICA_NAME and
-// REDIS_URL from the environment.
+// REDIS_URL from the environment, and answers /healthz and /readyz.
 package main
 
 import (
@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,7 +49,8 @@ func main() {
 	}
 	addr := env("ADDR", "127.0.0.1:9101")
 	redisURL := env("REDIS_URL", "redis://127.0.0.1:6379/0")
-	replica := env("REPLICA_NAME", "textbook")
+	// scripts/shop.sh names its replicas shop-N; these are textbook-N.
+	replica := "textbook-" + strings.TrimPrefix(env("REPLICA_NAME", "1"), "shop-")
 
 	// The tutorials' pool.
 	pool := &redis.Pool{
