@@ -73,7 +73,7 @@ func checkTextbook(ctx context.Context, r *run) error {
 		"textbook: %d tabs added %d different products at once, %d times: the cart kept %s of %d; %d of %d items lost (each add wrote back the session it had read: the last write wins)",
 		tabs, tabs, rounds, joinInts(tbKept), tabs, tbLost, tabs*rounds)
 	r.expect(shopLost == 0,
-		"the shop: the same %d tabs, %d times: the cart kept %s of %d; %d items lost (the cart is not in the session value: each add changes its own row)",
+		"the shop: the same %d tabs, %d times: the cart kept %s of %d; %d items lost (the cart is not in the session value: each add changes its own line, atomically, next to the session)",
 		tabs, rounds, joinInts(shopKept), tabs, shopLost)
 	return nil
 }
