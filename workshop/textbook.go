@@ -18,7 +18,7 @@ const pageViews = 100
 
 // tabs is how many adds a shopper sends at once, from one cookie jar, and
 // rounds how many times.
-const tabs, rounds = 8, 3
+const tabs, rounds = 8, 5
 
 // checkTextbook, step 8: the material's own recipe (scs with redisstore,
 // the cart in the session value) beside the shop's store, measured: Redis
@@ -155,13 +155,23 @@ func addFromTabs(ctx context.Context, base string) ([]int, error) {
 		if _, err := first.Token(ctx); err != nil {
 			return nil, err
 		}
+		// The tabs wait for one another and send at the same moment, as
+		// a shopper's tabs restoring at once, or a double click, do.
 		errs := make([]error, tabs)
-		var wg sync.WaitGroup
+		start := make(chan struct{})
+		var ready, wg sync.WaitGroup
 		for i := range tabs {
 			tab := shopclient.New(base, shopclient.Options{Jar: jar})
 			tab.CSRF = first.CSRF
-			wg.Go(func() { _, _, errs[i] = tab.Add(ctx, i+1, 1) })
+			ready.Add(1)
+			wg.Go(func() {
+				ready.Done()
+				<-start
+				_, _, errs[i] = tab.Add(ctx, i+1, 1)
+			})
 		}
+		ready.Wait()
+		close(start)
 		wg.Wait()
 		for _, err := range errs {
 			if err != nil {
