@@ -117,7 +117,7 @@ screenshots: ## every page in headless Chromium at phone and desktop widths; ref
 ##  PORT=8080           nginx's port on 127.0.0.1
 ##  READY_TIMEOUT=60    seconds `up` and `restart` wait for each /readyz
 ##  CMD=up              for migrate: up, down or status
-##  STEP=1              for workshop and workshop-check: the step, 1 to 7
+##  STEP=1              for workshop and workshop-check: the step, 1 to 8
 ##  DATABASE_URL, REDIS_URL, LOG_FORMAT, ...: any name in docs/configuration.md
 ##                      reaches the replicas; `restart` keeps what `up` was given
 ##  TEST_DATABASE_URL   postgres://postgres@127.0.0.1:5432/test?sslmode=disable

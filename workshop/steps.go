@@ -45,7 +45,7 @@ func (r *run) setUp(ctx context.Context, sh *shopper) (bool, error) {
 		if strings.TrimSpace(r.env.EncryptionKeys) == "" {
 			wrong = append(wrong, "SESSION_ENCRYPTION_KEYS is not set")
 		}
-	case 2:
+	case 2, 8:
 		if r.env.LB != "rr" {
 			wrong = append(wrong, fmt.Sprintf("LB=%s, not rr (round robin)", r.env.LB))
 		}

@@ -112,7 +112,25 @@ var Steps = []Step{
 		Next:  "Sign in, then look at your session in Redis: `redis-cli --scan --pattern 'shop:session:*'` and GET one.",
 		check: checkEncryption,
 	},
+	{
+		N: 8, Title: "The textbook Redis session, measured",
+		// The shop's Redis is the step's own (workshop/workshop.sh starts it
+		// with save "", so rdb_changes_since_last_save counts every write).
+		settings: fixed("REPLICAS", "3", "SESSION_STORE", "redis", "LB", "rr", "REDIS_URL", StepRedisURL),
+		Next: "The textbook server runs at http://localhost:" + TextbookPort + " (scs + redisstore, the cart in the session). " +
+			"Watch its Redis with `redis-cli -p " + TextbookRedisPort + " monitor` while you reload a page there.",
+		check: checkTextbook,
+	},
 }
+
+// Step 8's fixed addresses for `make workshop STEP=8`: the Redis the shop
+// uses in that step, the textbook server's nginx and its Redis (the e2e
+// test picks free ports instead).
+const (
+	StepRedisURL      = "redis://127.0.0.1:6391/0"
+	TextbookPort      = "8090"
+	TextbookRedisPort = "6392"
+)
 
 // StepN returns step n.
 func StepN(n int) (Step, error) {
@@ -138,6 +156,9 @@ type Env struct {
 	RedisURL, RedisPrefix, DatabaseURL string
 	// EncryptionKeys is SESSION_ENCRYPTION_KEYS as the shop has it.
 	EncryptionKeys string
+	// TextbookURL and TextbookRedisURL are step 8's textbook server (its
+	// nginx) and the Redis it keeps its sessions in.
+	TextbookURL, TextbookRedisURL string
 
 	// Kill ends replica n at once (SIGKILL), as a crash would.
 	Kill func(ctx context.Context, n int) error

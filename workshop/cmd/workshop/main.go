@@ -124,6 +124,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 type shop struct {
 	root, runDir string
 	state        map[string]string
+	// textbookURL and textbookRedisURL: step 8's textbook server, if it runs.
+	textbookURL, textbookRedisURL string
 }
 
 // findShop reads the settings `make up` saved in RUN_DIR/up.env.
@@ -143,7 +145,17 @@ func findShop(getenv func(string) string) (*shop, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &shop{root: root, runDir: runDir, state: state}, nil
+	sh := &shop{root: root, runDir: runDir, state: state}
+	// Step 8's textbook server, when it runs (workshop/workshop.sh starts
+	// it through scripts/shop.sh with RUN_DIR/textbook).
+	tb, err := readState(filepath.Join(runDir, "textbook", "up.env"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if tb["PORT"] != "" && tb["REDIS_URL"] != "" {
+		sh.textbookURL, sh.textbookRedisURL = "http://127.0.0.1:"+tb["PORT"], tb["REDIS_URL"]
+	}
+	return sh, nil
 }
 
 // repoRoot is the work tree: the working directory or a parent of it that
@@ -176,15 +188,17 @@ func (s *shop) get(name, def string) string {
 func (s *shop) env(ctx context.Context, log io.Writer) workshop.Env {
 	replicas, _ := strconv.Atoi(s.get("REPLICAS", "3"))
 	return workshop.Env{
-		URL:            "http://127.0.0.1:" + s.get("PORT", "8080"),
-		Replicas:       replicas,
-		Store:          s.get("SESSION_STORE", "redis"),
-		LB:             s.get("LB", "rr"),
-		RedisURL:       s.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
-		RedisPrefix:    s.get("REDIS_KEY_PREFIX", "shop:"),
-		DatabaseURL:    s.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shop?sslmode=disable"),
-		EncryptionKeys: s.get("SESSION_ENCRYPTION_KEYS", ""),
-		Kill:           s.kill,
+		URL:              "http://127.0.0.1:" + s.get("PORT", "8080"),
+		Replicas:         replicas,
+		Store:            s.get("SESSION_STORE", "redis"),
+		LB:               s.get("LB", "rr"),
+		RedisURL:         s.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+		RedisPrefix:      s.get("REDIS_KEY_PREFIX", "shop:"),
+		DatabaseURL:      s.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shop?sslmode=disable"),
+		EncryptionKeys:   s.get("SESSION_ENCRYPTION_KEYS", ""),
+		TextbookURL:      s.textbookURL,
+		TextbookRedisURL: s.textbookRedisURL,
+		Kill:             s.kill,
 		Start: func(ctx context.Context, n int) error {
 			return s.script(ctx, log, nil, "shop.sh", "start", strconv.Itoa(n))
 		},
