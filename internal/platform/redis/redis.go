@@ -79,13 +79,16 @@ func Ping(ctx context.Context, pool *redis.Pool) error {
 }
 
 // IsUnavailable reports whether err means Redis cannot be reached, as
-// opposed to a bad command.
+// opposed to a bad command. A write that reached a demoted master
+// (READONLY) counts too: through Sentinel, the next connection reaches
+// the new master.
 func IsUnavailable(err error) bool {
 	var netErr net.Error
 	var opErr *net.OpError
 	return errors.As(err, &netErr) || errors.As(err, &opErr) ||
 		errors.Is(err, redis.ErrPoolExhausted) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, ErrNotMaster) || IsReadOnly(err)
 }
 
 // Do runs fn on a connection from pool. A Redis that cannot be reached
