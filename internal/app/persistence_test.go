@@ -27,9 +27,9 @@ type redisServer struct {
 	conf, dir string
 	port      int
 	// args follow the standard ones (for example --sentinel).
-	args []string
-	cmd       *exec.Cmd
-	exited    chan struct{}
+	args   []string
+	cmd    *exec.Cmd
+	exited chan struct{}
 	// owner is the test the server lives as long as, when restarted in
 	// one of its subtests too.
 	owner *testing.T

@@ -42,8 +42,9 @@ var ErrNotMaster = errors.New("redis: the server is no longer the master")
 // failover new connections reach the new master. Connections to the old
 // one are dropped: a READONLY reply (the old master came back as a
 // replica) breaks the connection that got it, and a borrowed connection
-// confirms with ROLE, at most once a second, that its server is still
-// the master. A connection to a master that died fails its one request
+// confirms, at most once a second, that its server is still the master:
+// the address the sentinels name (asked at most once a second for the
+// whole pool) and ROLE. A connection to a master that died fails its one request
 // with a network error and is closed by the pool.
 //
 // Close closes the pool and the connections to the sentinels (the
@@ -80,8 +81,9 @@ func OpenSentinel(ctx context.Context, cfg SentinelConfig) (*redis.Pool, func() 
 				redis.DialPassword(cfg.Password))
 		},
 	}
+	current := &currentMaster{sentinel: sntnl}
 	dial := func(ctx context.Context) (redis.Conn, error) {
-		addr, err := sntnl.MasterAddr()
+		addr, err := current.ask()
 		if err != nil {
 			return nil, fmt.Errorf("ask the sentinels for master %q: %w", cfg.Master, err)
 		}
@@ -98,7 +100,7 @@ func OpenSentinel(ctx context.Context, cfg SentinelConfig) (*redis.Pool, func() 
 			}
 			return nil, err
 		}
-		return &masterConn{Conn: c, checked: time.Now()}, nil
+		return &masterConn{Conn: c, addr: addr, current: current, checked: time.Now()}, nil
 	}
 	pool := &redis.Pool{
 		MaxActive:   maxConns,
@@ -125,11 +127,54 @@ func OpenSentinel(ctx context.Context, cfg SentinelConfig) (*redis.Pool, func() 
 	return pool, closeAll, nil
 }
 
+// currentMaster is the master's address as the sentinels last named it,
+// asked at most once a roleCheckInterval for the whole pool.
+type currentMaster struct {
+	sentinel *sentinel.Sentinel
+	mu       sync.Mutex
+	addr     string
+	at       time.Time
+}
+
+// ask asks the sentinels now (a dial does: Sentinel's client guidelines
+// want the master's address asked for each new connection).
+func (m *currentMaster) ask() (string, error) {
+	addr, err := m.sentinel.MasterAddr()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.at = time.Now()
+	if err != nil {
+		m.addr = ""
+		return "", err
+	}
+	m.addr = addr
+	return addr, nil
+}
+
+// get is the address the sentinels named within roleCheckInterval,
+// asking them again when that is older; "" when no sentinel answers.
+func (m *currentMaster) get() string {
+	m.mu.Lock()
+	if time.Since(m.at) < roleCheckInterval {
+		defer m.mu.Unlock()
+		return m.addr
+	}
+	// One borrower asks; the others keep the previous answer meanwhile.
+	m.at = time.Now()
+	m.mu.Unlock()
+	addr, _ := m.ask()
+	return addr
+}
+
 // masterConn is a connection to the server that was the master when it
 // was dialled. Once it learns otherwise, Err reports it, and the pool
 // closes it instead of keeping it idle.
 type masterConn struct {
 	redis.Conn
+	// addr is the server's address; current is what the sentinels say
+	// the master's is.
+	addr    string
+	current *currentMaster
 	// checked is when ROLE last said master (or the dial did); the pool
 	// borrows a connection for one goroutine at a time, so only mu's
 	// holders below touch broken concurrently with Err.
@@ -141,6 +186,15 @@ type masterConn struct {
 func (c *masterConn) checkRole() error {
 	if time.Since(c.checked) < roleCheckInterval {
 		return c.Err()
+	}
+	// After a failover the old master may still answer as a master for
+	// seconds (until the sentinels reconfigure it, if it is reachable):
+	// writes it accepts then are lost when it becomes a replica. The
+	// sentinels' word settles it first; ROLE covers sentinels that do
+	// not answer.
+	if now := c.current.get(); now != "" && now != c.addr {
+		c.markBroken()
+		return ErrNotMaster
 	}
 	ok, err := sentinel.TestRole(c.Conn, "master")
 	if err != nil {
