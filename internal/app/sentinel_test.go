@@ -165,7 +165,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 	// The kill, then a new visitor adding to a cart every 50ms until the
 	// writes have succeeded again for a second (at most 30s).
 	m.stop(t, syscall.SIGKILL)
-	kill := load(t, a, req, ps[0].ID, func(w *window) bool { return w.failed > 0 })
+	kill := load(t, a, req, ps[0].ID, time.Second, func(w *window) bool { return w.failed > 0 })
 	if kill.failed == 0 {
 		t.Fatal("no request failed after the master's death: the test did not see the failover")
 	}
@@ -191,10 +191,12 @@ func TestRedisSentinelFailover(t *testing.T) {
 	}
 	t.Logf("kept: %d shoppers written before the kill, %d after", len(before), len(kill.acked))
 
-	// The old master comes back: the sentinels make it a replica of the
-	// new one. Then a switchover (SENTINEL FAILOVER) promotes it again
+	// The old master comes back as a replica of the new one (as an
+	// operator restarts it: the sentinels would convert it too, but only
+	// after some 15s). Then a switchover (SENTINEL FAILOVER) promotes it again
 	// while the visitors keep coming: the app's connections to the
 	// demoted master must go (the sentinels' word, ROLE, READONLY).
+	m.args = []string{"--replicaof", "127.0.0.1", strconv.Itoa(rPort)}
 	m.start(t)
 	back := time.Now()
 	waitFor(t, 20*time.Second, "the old master back as a replica in sync", func() error {
@@ -227,8 +229,10 @@ func TestRedisSentinelFailover(t *testing.T) {
 		t.Fatalf("SENTINEL FAILOVER: %v", err)
 	}
 	sc.Close()
-	// Done once every sentinel names the old master again (and a second
-	// of writes went through after that).
+	// Done once every sentinel names the old master again, and writes
+	// went through for 2s after that: the pool asks the sentinels at most
+	// once a second and checks a connection at most once a second. (The
+	// sentinels demote the other one some 10s later.)
 	switched := func(*window) bool {
 		for _, addr := range addrs {
 			if masterPort(addr, master) != mPort {
@@ -237,7 +241,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 		}
 		return true
 	}
-	sw := load(t, a, req, ps[0].ID, switched)
+	sw := load(t, a, req, ps[0].ID, 2*time.Second, switched)
 	t.Logf("switchover (SENTINEL FAILOVER) back to the old master: %s", sw)
 	// The app writes on the new master: the last visitor's line is there.
 	last := sw.acked[len(sw.acked)-1]
@@ -293,12 +297,12 @@ func (w window) String() string {
 const pace = 50 * time.Millisecond
 
 // load makes a new visitor add to a cart every pace until done says so
-// and the writes have then succeeded for a second; at most 30s.
-func load(t *testing.T, a *app.App, req session.Request, product int64, done func(*window) bool) window {
+// and the writes have succeeded for streak since then; at most 30s.
+func load(t *testing.T, a *app.App, req session.Request, product int64, streak time.Duration, done func(*window) bool) window {
 	t.Helper()
 	var w window
 	start := time.Now()
-	var okSince time.Duration = -1
+	okSince, doneAt := time.Duration(-1), time.Duration(-1)
 	for {
 		since := time.Since(start)
 		if since > 30*time.Second {
@@ -320,7 +324,10 @@ func load(t *testing.T, a *app.App, req session.Request, product int64, done fun
 			if okSince < 0 {
 				okSince = at
 			}
-			if at-okSince >= time.Second && done(&w) {
+			if doneAt < 0 && done(&w) {
+				doneAt = time.Since(start)
+			}
+			if doneAt >= 0 && at-max(okSince, doneAt) >= streak {
 				return w
 			}
 		}
