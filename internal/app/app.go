@@ -175,6 +175,9 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 			}
 			closers = append(closers, func() { _ = p.Redis.Close() })
 		}
+		platformredis.SetMinReplicasAck(p.Redis, cfg.RedisMinReplicasAck)
+		pool := p.Redis
+		closers = append(closers, func() { platformredis.SetMinReplicasAck(pool, 0) })
 	}
 	if a, err = New(cfg, logger, p, opts); err != nil {
 		return nil, err

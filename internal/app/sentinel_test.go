@@ -165,7 +165,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 	// The kill, then a new visitor adding to a cart every 50ms until the
 	// writes have succeeded again for a second (at most 30s).
 	m.stop(t, syscall.SIGKILL)
-	kill := load(t, a, req, ps[0].ID, time.Second, func(w *window) bool { return w.failed > 0 })
+	kill := load(t, []*app.App{a}, req, ps[0].ID, time.Second, func() bool { return true })[0]
 	if kill.failed == 0 {
 		t.Fatal("no request failed after the master's death: the test did not see the failover")
 	}
@@ -221,6 +221,28 @@ func TestRedisSentinelFailover(t *testing.T) {
 		return nil
 	})
 	t.Logf("the old master was a replica in sync %.2fs after its restart", time.Since(back).Seconds())
+	// Done once every sentinel names the old master again, and writes
+	// went through for 2s after that: the pool asks the sentinels at most
+	// once a second and checks a connection at most once a second. (The
+	// sentinels demote the other one some 10s later.)
+	switched := func() bool {
+		for _, addr := range addrs {
+			if masterPort(addr, master) != mPort {
+				return false
+			}
+		}
+		return true
+	}
+	// Requests alternate between the app and one that waits for a
+	// replica's acknowledgement of each write (REDIS_MIN_REPLICAS_ACK=1).
+	cfgAck := cfg
+	cfgAck.RedisMinReplicasAck = 1
+	cfgAck.MigrateOnStart = false
+	b, err := app.Open(ctx, cfgAck, discard(), app.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
 	sc, err := redis.Dial("tcp", addrs[1])
 	if err != nil {
 		t.Fatal(err)
@@ -229,20 +251,10 @@ func TestRedisSentinelFailover(t *testing.T) {
 		t.Fatalf("SENTINEL FAILOVER: %v", err)
 	}
 	sc.Close()
-	// Done once every sentinel names the old master again, and writes
-	// went through for 2s after that: the pool asks the sentinels at most
-	// once a second and checks a connection at most once a second. (The
-	// sentinels demote the other one some 10s later.)
-	switched := func(*window) bool {
-		for _, addr := range addrs {
-			if masterPort(addr, master) != mPort {
-				return false
-			}
-		}
-		return true
-	}
-	sw := load(t, a, req, ps[0].ID, 2*time.Second, switched)
+	ws := load(t, []*app.App{a, b}, req, ps[0].ID, 2*time.Second, switched)
+	sw, swAck := ws[0], ws[1]
 	t.Logf("switchover (SENTINEL FAILOVER) back to the old master: %s", sw)
+	t.Logf("switchover, REDIS_MIN_REPLICAS_ACK=1: %s", swAck)
 	// The app writes on the new master: the last visitor's line is there.
 	last := sw.acked[len(sw.acked)-1]
 	if n := keysOn(t, mPort, cfg.RedisKeyPrefix+"*"+strings.TrimPrefix(string(last.key), "g:")+"*"); n == 0 {
@@ -256,6 +268,9 @@ func TestRedisSentinelFailover(t *testing.T) {
 	// these into failed requests instead.
 	lost := lostOf(t, a, req, sw.acked)
 	t.Logf("switchover: %d of %d writes acknowledged during it were lost (the old master's last writes before its demotion)", len(lost), len(sw.acked))
+	if lost := lostOf(t, a, req, swAck.acked); len(lost) > 0 {
+		t.Errorf("switchover, REDIS_MIN_REPLICAS_ACK=1: %d of %d acknowledged writes lost: %s", len(lost), len(swAck.acked), strings.Join(lost, "; "))
+	}
 	if lost := lostOf(t, a, req, append(before, kill.acked...)); len(lost) > 0 {
 		t.Errorf("the switchover lost %d shoppers written before it: %s", len(lost), strings.Join(lost, "; "))
 	}
@@ -296,20 +311,23 @@ func (w window) String() string {
 // pace is the interval of load's requests.
 const pace = 50 * time.Millisecond
 
-// load makes a new visitor add to a cart every pace until done says so
-// and the writes have succeeded for streak since then; at most 30s.
-func load(t *testing.T, a *app.App, req session.Request, product int64, streak time.Duration, done func(*window) bool) window {
+// load makes a new visitor add to a cart every pace, on each of apps in
+// turn, until done says so and the writes have succeeded for streak since
+// then; at most 30s. The windows are each app's, their times since the
+// start.
+func load(t *testing.T, apps []*app.App, req session.Request, product int64, streak time.Duration, done func() bool) []window {
 	t.Helper()
-	var w window
+	ws := make([]window, len(apps))
 	start := time.Now()
 	okSince, doneAt := time.Duration(-1), time.Duration(-1)
-	for {
+	for i := 0; ; i++ {
 		since := time.Since(start)
 		if since > 30*time.Second {
-			t.Fatalf("writes not back to normal 30s on: %s", w)
+			t.Fatalf("writes not back to normal 30s on: %v", ws)
 		}
-		rctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
-		k, err := guestAdd(rctx, a, req, product)
+		w := &ws[i%len(apps)]
+		rctx, cancel := context.WithTimeout(t.Context(), 3*time.Second)
+		k, err := guestAdd(rctx, apps[i%len(apps)], req, product)
 		cancel()
 		at := time.Since(start)
 		w.requests++
@@ -324,11 +342,11 @@ func load(t *testing.T, a *app.App, req session.Request, product int64, streak t
 			if okSince < 0 {
 				okSince = at
 			}
-			if doneAt < 0 && done(&w) {
+			if doneAt < 0 && done() {
 				doneAt = time.Since(start)
 			}
 			if doneAt >= 0 && at-max(okSince, doneAt) >= streak {
-				return w
+				return ws
 			}
 		}
 		if wait := pace - (time.Since(start) - since); wait > 0 {

@@ -41,6 +41,9 @@ type Config struct {
 	RedisSentinelAddrs    []string
 	RedisSentinelMaster   string
 	RedisSentinelPassword string
+	// RedisMinReplicasAck makes each session or cart write wait until
+	// that many replicas acknowledged it (WAIT), or fail (503).
+	RedisMinReplicasAck int
 	// RedisKeyPrefix starts every Redis key the shop writes, so that several
 	// shops (or tests) can share one Redis.
 	RedisKeyPrefix string
@@ -175,6 +178,7 @@ func vars(host string) []Var {
 		{"REDIS_SENTINEL_ADDRS", "", "comma-separated host:port of Redis Sentinels; with REDIS_SENTINEL_MASTER, used instead of REDIS_URL"},
 		{"REDIS_SENTINEL_MASTER", "", "name of the master the sentinels monitor (set with REDIS_SENTINEL_ADDRS)"},
 		{"REDIS_SENTINEL_PASSWORD", "", "password of the sentinels and of the master they name (optional)"},
+		{"REDIS_MIN_REPLICAS_ACK", "0", "replicas that must acknowledge each session or cart write (WAIT, 1s) before the shop answers; 0: none (0..10)"},
 		{"REDIS_KEY_PREFIX", "shop:", "prefix of every Redis key the shop writes"},
 		{"SESSION_STORE", string(StoreRedis), "session and cart store: redis, postgres or memory (memory: one replica only, for workshops)"},
 		{"SESSION_COOKIE_NAME", "session", "session cookie name"},
@@ -252,6 +256,7 @@ func Load(getenv func(string) string) (Config, error) {
 		RedisSentinelAddrs:         p.hostPorts("REDIS_SENTINEL_ADDRS"),
 		RedisSentinelMaster:        p.str("REDIS_SENTINEL_MASTER"),
 		RedisSentinelPassword:      p.str("REDIS_SENTINEL_PASSWORD"),
+		RedisMinReplicasAck:        p.intRange("REDIS_MIN_REPLICAS_ACK", 0, 10),
 		RedisKeyPrefix:             p.str("REDIS_KEY_PREFIX"),
 		SessionStore:               Kind(p.oneOf("SESSION_STORE", string(StoreRedis), string(StorePostgres), string(StoreMemory))),
 		SessionCookieName:          p.str("SESSION_COOKIE_NAME"),

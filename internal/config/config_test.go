@@ -187,6 +187,7 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"RejectsSentinelMasterWithoutAddrs", map[string]string{"REDIS_SENTINEL_MASTER": "shop"}, "REDIS_SENTINEL_ADDRS"},
 		{"RejectsSentinelAddrWithoutPort", map[string]string{"REDIS_SENTINEL_ADDRS": "127.0.0.1:26379,10.0.0.2", "REDIS_SENTINEL_MASTER": "shop"}, "REDIS_SENTINEL_ADDRS"},
 		{"RejectsSentinelPasswordAlone", map[string]string{"REDIS_SENTINEL_PASSWORD": "pw"}, "REDIS_SENTINEL_PASSWORD"},
+		{"RejectsNegativeMinReplicasAck", map[string]string{"REDIS_MIN_REPLICAS_ACK": "-1"}, "REDIS_MIN_REPLICAS_ACK"},
 		{"RejectsZeroRedisMaxConnections", map[string]string{"REDIS_MAX_CONNECTIONS": "0"}, "REDIS_MAX_CONNECTIONS"},
 		{"RejectsNegativeAnonWrites", map[string]string{"ANON_WRITES_PER_MINUTE": "-1"}, "ANON_WRITES_PER_MINUTE"},
 		{"RejectsTaxAbove100Percent", map[string]string{"TAX_RATE_PERCENT": "100.01"}, "TAX_RATE_PERCENT"},
