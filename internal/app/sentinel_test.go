@@ -35,6 +35,12 @@ import (
 // REDIS_MIN_REPLICAS_ACK is for). The failed requests in between, each an
 // "add to cart" by a new visitor paced every 50ms, give the window this
 // test logs and docs/scaling.md reports.
+//
+// Then the old master comes back as a replica and a switchover
+// (SENTINEL FAILOVER) promotes it again under the same load, alternating
+// between the app and a second one with REDIS_MIN_REPLICAS_ACK=1: the
+// apps leave the demoted master without a restart, and the second loses
+// no acknowledged write (the first may: logged, not asserted).
 func TestRedisSentinelFailover(t *testing.T) {
 	t.Parallel()
 	const master = "shop"
