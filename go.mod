@@ -3,6 +3,7 @@ module github.com/the-shop/shop
 go 1.26.8
 
 require (
+	github.com/FZambia/sentinel/v2 v2.0.1
 	github.com/alexedwards/scs/redisstore v0.0.0-20240316134038-7e11d57e8885
 	github.com/alexedwards/scs/v2 v2.9.0
 	github.com/chromedp/cdproto v0.159.0

@@ -158,10 +158,26 @@ func Open(ctx context.Context, cfg config.Config, logger *slog.Logger, opts Opti
 		return nil, err
 	}
 	if k.redis {
-		if p.Redis, err = platformredis.OpenLimited(ctx, cfg.RedisURL, cfg.RedisMaxConnections); err != nil {
-			return nil, err
+		if cfg.UsesSentinel() {
+			var closeSentinel func() error
+			if p.Redis, closeSentinel, err = platformredis.OpenSentinel(ctx, platformredis.SentinelConfig{
+				Addrs:          cfg.RedisSentinelAddrs,
+				Master:         cfg.RedisSentinelMaster,
+				Password:       cfg.RedisSentinelPassword,
+				MaxConnections: cfg.RedisMaxConnections,
+			}); err != nil {
+				return nil, err
+			}
+			closers = append(closers, func() { _ = closeSentinel() })
+		} else {
+			if p.Redis, err = platformredis.OpenLimited(ctx, cfg.RedisURL, cfg.RedisMaxConnections); err != nil {
+				return nil, err
+			}
+			closers = append(closers, func() { _ = p.Redis.Close() })
 		}
-		closers = append(closers, func() { _ = p.Redis.Close() })
+		platformredis.SetMinReplicasAck(p.Redis, cfg.RedisMinReplicasAck)
+		pool := p.Redis
+		closers = append(closers, func() { platformredis.SetMinReplicasAck(pool, 0) })
 	}
 	if a, err = New(cfg, logger, p, opts); err != nil {
 		return nil, err

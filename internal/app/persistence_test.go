@@ -26,8 +26,10 @@ import (
 type redisServer struct {
 	conf, dir string
 	port      int
-	cmd       *exec.Cmd
-	exited    chan struct{}
+	// args follow the standard ones (for example --sentinel).
+	args   []string
+	cmd    *exec.Cmd
+	exited chan struct{}
 	// owner is the test the server lives as long as, when restarted in
 	// one of its subtests too.
 	owner *testing.T
@@ -35,9 +37,9 @@ type redisServer struct {
 
 // startRedis starts redis-server with the config file conf on port,
 // keeping its files in dir, and waits until it answers.
-func startRedis(t *testing.T, conf, dir string, port int) *redisServer {
+func startRedis(t *testing.T, conf, dir string, port int, args ...string) *redisServer {
 	t.Helper()
-	r := &redisServer{conf: conf, dir: dir, port: port, owner: t}
+	r := &redisServer{conf: conf, dir: dir, port: port, args: args, owner: t}
 	r.start(t)
 	return r
 }
@@ -46,9 +48,10 @@ func (r *redisServer) url() string { return fmt.Sprintf("redis://127.0.0.1:%d/0"
 
 func (r *redisServer) start(t *testing.T) {
 	t.Helper()
-	r.cmd = exec.Command("redis-server", r.conf,
+	args := append([]string{r.conf,
 		"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
-		"--daemonize", "no", "--logfile", filepath.Join(r.dir, "redis.log"))
+		"--daemonize", "no", "--logfile", filepath.Join(r.dir, "redis.log")}, r.args...)
+	r.cmd = exec.Command("redis-server", args...)
 	if err := r.cmd.Start(); err != nil {
 		t.Fatalf("start redis-server (Debian: apt-get install redis-server): %v", err)
 	}

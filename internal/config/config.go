@@ -33,6 +33,17 @@ type Config struct {
 	ReplicaName string
 	DatabaseURL string
 	RedisURL    string
+	// RedisSentinelAddrs (host:port of each sentinel) and
+	// RedisSentinelMaster (the master's name the sentinels monitor), both
+	// set, replace RedisURL: the pool asks the sentinels for the master
+	// and follows a failover. RedisSentinelPassword, when set,
+	// authenticates to the sentinels and to the master.
+	RedisSentinelAddrs    []string
+	RedisSentinelMaster   string
+	RedisSentinelPassword string
+	// RedisMinReplicasAck makes each session or cart write wait until
+	// that many replicas acknowledged it (WAIT), or fail (503).
+	RedisMinReplicasAck int
 	// RedisKeyPrefix starts every Redis key the shop writes, so that several
 	// shops (or tests) can share one Redis.
 	RedisKeyPrefix string
@@ -164,6 +175,10 @@ func vars(host string) []Var {
 		{"REPLICA_NAME", host, "name in X-Served-By and in logs (default: the host name)"},
 		{"DATABASE_URL", "postgres://postgres@127.0.0.1:5432/shop?sslmode=disable", "PostgreSQL connection URL"},
 		{"REDIS_URL", "redis://127.0.0.1:6379/0", "Redis connection URL"},
+		{"REDIS_SENTINEL_ADDRS", "", "comma-separated host:port of Redis Sentinels; with REDIS_SENTINEL_MASTER, used instead of REDIS_URL"},
+		{"REDIS_SENTINEL_MASTER", "", "name of the master the sentinels monitor (set with REDIS_SENTINEL_ADDRS)"},
+		{"REDIS_SENTINEL_PASSWORD", "", "password of the sentinels and of the master they name (optional)"},
+		{"REDIS_MIN_REPLICAS_ACK", "0", "replicas that must acknowledge each session or cart write (WAIT, 1s) before the shop answers; 0: none (0..10)"},
 		{"REDIS_KEY_PREFIX", "shop:", "prefix of every Redis key the shop writes"},
 		{"SESSION_STORE", string(StoreRedis), "session and cart store: redis, postgres or memory (memory: one replica only, for workshops)"},
 		{"SESSION_COOKIE_NAME", "session", "session cookie name"},
@@ -238,6 +253,10 @@ func Load(getenv func(string) string) (Config, error) {
 		ReplicaName:                p.str("REPLICA_NAME"),
 		DatabaseURL:                p.url("DATABASE_URL", "postgres", "postgresql"),
 		RedisURL:                   p.url("REDIS_URL", "redis", "rediss"),
+		RedisSentinelAddrs:         p.hostPorts("REDIS_SENTINEL_ADDRS"),
+		RedisSentinelMaster:        p.str("REDIS_SENTINEL_MASTER"),
+		RedisSentinelPassword:      p.str("REDIS_SENTINEL_PASSWORD"),
+		RedisMinReplicasAck:        p.intRange("REDIS_MIN_REPLICAS_ACK", 0, 10),
 		RedisKeyPrefix:             p.str("REDIS_KEY_PREFIX"),
 		SessionStore:               Kind(p.oneOf("SESSION_STORE", string(StoreRedis), string(StorePostgres), string(StoreMemory))),
 		SessionCookieName:          p.str("SESSION_COOKIE_NAME"),
@@ -314,6 +333,12 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.HSTSMaxAge > 0 && c.HSTSMaxAge < time.Second {
 		p.fail("HSTS_MAX_AGE", "must be 0 (off) or at least 1s: max-age counts whole seconds")
+	}
+	if (len(c.RedisSentinelAddrs) == 0) != (c.RedisSentinelMaster == "") {
+		p.fail("REDIS_SENTINEL_ADDRS", "and REDIS_SENTINEL_MASTER must be set together (both: Redis through Sentinel; neither: REDIS_URL)")
+	}
+	if c.RedisSentinelPassword != "" && c.RedisSentinelMaster == "" {
+		p.fail("REDIS_SENTINEL_PASSWORD", "is set without REDIS_SENTINEL_ADDRS and REDIS_SENTINEL_MASTER")
 	}
 	if c.SessionRememberLifetime < c.SessionLifetime {
 		p.fail("SESSION_REMEMBER_LIFETIME", "must not be shorter than SESSION_LIFETIME")
@@ -484,6 +509,23 @@ func (p *parser) smtpURL(name string) string {
 	}
 	return raw
 }
+
+// hostPorts parses a comma-separated list of host:port.
+func (p *parser) hostPorts(name string) []string {
+	out := p.list(name)
+	for _, a := range out {
+		host, port, err := net.SplitHostPort(a)
+		n, perr := strconv.Atoi(port)
+		if err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			p.fail(name, fmt.Sprintf("has %q; it accepts comma-separated host:port (for example 10.0.0.1:26379,10.0.0.2:26379)", a))
+		}
+	}
+	return out
+}
+
+// UsesSentinel reports whether Redis is reached through Sentinel rather
+// than at RedisURL.
+func (c Config) UsesSentinel() bool { return len(c.RedisSentinelAddrs) > 0 }
 
 func (p *parser) list(name string) []string {
 	var out []string

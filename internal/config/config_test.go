@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -182,6 +183,11 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		{"RejectsPasswordCostOutOfRange", map[string]string{"PASSWORD_COST": "31"}, "PASSWORD_COST"},
 		{"RejectsHSTSMaxAgeInSeconds", map[string]string{"HSTS_MAX_AGE": "31536000"}, "HSTS_MAX_AGE"},
 		{"RejectsHSTSMaxAgeBelowOneSecond", map[string]string{"HSTS_MAX_AGE": "10ms"}, "HSTS_MAX_AGE"},
+		{"RejectsSentinelAddrsWithoutMaster", map[string]string{"REDIS_SENTINEL_ADDRS": "127.0.0.1:26379"}, "REDIS_SENTINEL_MASTER"},
+		{"RejectsSentinelMasterWithoutAddrs", map[string]string{"REDIS_SENTINEL_MASTER": "shop"}, "REDIS_SENTINEL_ADDRS"},
+		{"RejectsSentinelAddrWithoutPort", map[string]string{"REDIS_SENTINEL_ADDRS": "127.0.0.1:26379,10.0.0.2", "REDIS_SENTINEL_MASTER": "shop"}, "REDIS_SENTINEL_ADDRS"},
+		{"RejectsSentinelPasswordAlone", map[string]string{"REDIS_SENTINEL_PASSWORD": "pw"}, "REDIS_SENTINEL_PASSWORD"},
+		{"RejectsNegativeMinReplicasAck", map[string]string{"REDIS_MIN_REPLICAS_ACK": "-1"}, "REDIS_MIN_REPLICAS_ACK"},
 		{"RejectsZeroRedisMaxConnections", map[string]string{"REDIS_MAX_CONNECTIONS": "0"}, "REDIS_MAX_CONNECTIONS"},
 		{"RejectsNegativeAnonWrites", map[string]string{"ANON_WRITES_PER_MINUTE": "-1"}, "ANON_WRITES_PER_MINUTE"},
 		{"RejectsTaxAbove100Percent", map[string]string{"TAX_RATE_PERCENT": "100.01"}, "TAX_RATE_PERCENT"},
@@ -279,5 +285,25 @@ func TestLoadReadsTaxRate(t *testing.T) {
 		if c.TaxBasisPoints != want {
 			t.Errorf("TAX_RATE_PERCENT=%q: %d basis points, want %d", in, c.TaxBasisPoints, want)
 		}
+	}
+}
+
+func TestLoadSentinel(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(env(map[string]string{
+		"REDIS_SENTINEL_ADDRS":  " 10.0.0.1:26379, 10.0.0.2:26379 ,[::1]:26380",
+		"REDIS_SENTINEL_MASTER": "shop",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"10.0.0.1:26379", "10.0.0.2:26379", "[::1]:26380"}; !slices.Equal(c.RedisSentinelAddrs, want) {
+		t.Errorf("RedisSentinelAddrs = %q, want %q", c.RedisSentinelAddrs, want)
+	}
+	if !c.UsesSentinel() || c.RedisSentinelMaster != "shop" {
+		t.Errorf("UsesSentinel = %v, master %q; want true, shop", c.UsesSentinel(), c.RedisSentinelMaster)
+	}
+	if c, err := config.Load(env(nil)); err != nil || c.UsesSentinel() {
+		t.Errorf("default: UsesSentinel = %v, %v; want false", c.UsesSentinel(), err)
 	}
 }

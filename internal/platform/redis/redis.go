@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -79,13 +80,16 @@ func Ping(ctx context.Context, pool *redis.Pool) error {
 }
 
 // IsUnavailable reports whether err means Redis cannot be reached, as
-// opposed to a bad command.
+// opposed to a bad command. A write that reached a demoted master
+// (READONLY) counts too: through Sentinel, the next connection reaches
+// the new master.
 func IsUnavailable(err error) bool {
 	var netErr net.Error
 	var opErr *net.OpError
 	return errors.As(err, &netErr) || errors.As(err, &opErr) ||
 		errors.Is(err, redis.ErrPoolExhausted) || errors.Is(err, context.DeadlineExceeded) ||
-		errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+		errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, ErrNotMaster) || IsReadOnly(err)
 }
 
 // Do runs fn on a connection from pool. A Redis that cannot be reached
@@ -149,6 +153,53 @@ func do(ctx context.Context, pool *redis.Pool, what string, fn func(redis.Conn) 
 			return apperr.Unavailable(what, err)
 		}
 		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n := MinReplicasAck(pool); n > 0 {
+		if err := waitReplicas(ctx, conn, n); err != nil {
+			return apperr.Unavailable(what, err)
+		}
+	}
+	return nil
+}
+
+// ReplicaAckTimeout is how long a write waits for the replicas
+// REDIS_MIN_REPLICAS_ACK asks for before the request fails.
+const ReplicaAckTimeout = time.Second
+
+// ErrNotReplicated is the error of a write fewer replicas acknowledged
+// than REDIS_MIN_REPLICAS_ACK asks for within ReplicaAckTimeout. The
+// write may stay on the master (or be lost with it): the shopper sees it
+// failed, never an acknowledged write that is lost.
+var ErrNotReplicated = errors.New("redis: too few replicas acknowledged the write")
+
+var minReplicasAck sync.Map // *redis.Pool → int
+
+// SetMinReplicasAck makes every Do on pool, once its function succeeded,
+// wait (WAIT) until n replicas acknowledged the connection's writes
+// (REDIS_MIN_REPLICAS_ACK); 0 turns it off. A Do that only read waits
+// for nothing new but still costs WAIT's round trip.
+func SetMinReplicasAck(pool *redis.Pool, n int) {
+	if n <= 0 {
+		minReplicasAck.Delete(pool)
+		return
+	}
+	minReplicasAck.Store(pool, n)
+}
+
+// MinReplicasAck is what SetMinReplicasAck set for pool.
+func MinReplicasAck(pool *redis.Pool) int {
+	n, _ := minReplicasAck.Load(pool)
+	v, _ := n.(int)
+	return v
+}
+
+func waitReplicas(ctx context.Context, conn redis.Conn, n int) error {
+	got, err := redis.Int(redis.DoContext(conn, ctx, "WAIT", n, ReplicaAckTimeout.Milliseconds()))
+	if err != nil {
+		return err
+	}
+	if got < n {
+		return fmt.Errorf("%w: %d of %d within %v", ErrNotReplicated, got, n, ReplicaAckTimeout)
 	}
 	return nil
 }
