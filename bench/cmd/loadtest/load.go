@@ -285,6 +285,10 @@ type loader struct {
 	c        loadConfig
 	tr       *http.Transport
 	products []int64 // the catalog's ids, in order
+	// lineMax is the most a line may hold in the mix: under the cap of 99
+	// and under the product's stock, which the shop holds an add to (the
+	// floor does not, and the same limit keeps the two loads alike).
+	lineMax  map[int64]int
 	counters *storeCounters
 }
 
@@ -296,7 +300,7 @@ func load(ctx context.Context, c loadConfig) (*Result, error) {
 		return nil, err
 	}
 	defer l.counters.Close()
-	if l.products, err = catalogIDs(ctx, c.url, l.tr); err != nil {
+	if l.products, l.lineMax, err = catalogIDs(ctx, c.url, l.tr); err != nil {
 		return nil, err
 	}
 	res := &Result{Label: c.label, Target: c.target, Store: c.store, Shoppers: c.shoppers}
@@ -382,26 +386,33 @@ func load(ctx context.Context, c loadConfig) (*Result, error) {
 
 func (p *Phase) name() string { return p.Scenario }
 
-// catalogIDs reads the product ids from GET / as JSON.
-func catalogIDs(ctx context.Context, base string, tr http.RoundTripper) ([]int64, error) {
+// catalogIDs reads the product ids from GET / as JSON, and the most a
+// line of each may hold in the mix (see loader.lineMax).
+func catalogIDs(ctx context.Context, base string, tr http.RoundTripper) ([]int64, map[int64]int, error) {
 	var cat struct {
 		Products []struct {
-			ID int64 `json:"id,string"`
+			ID    int64 `json:"id,string"`
+			Stock *int  `json:"stock"`
 		} `json:"products"`
 	}
 	c := shopclient.New(base, shopclient.Options{Transport: tr, NoCookies: true})
 	if _, err := c.GetJSON(ctx, "/", &cat); err != nil {
-		return nil, fmt.Errorf("read the catalog: %w", err)
+		return nil, nil, fmt.Errorf("read the catalog: %w", err)
 	}
 	ids := make([]int64, 0, len(cat.Products))
+	lineMax := map[int64]int{}
 	for _, p := range cat.Products {
 		ids = append(ids, p.ID)
+		lineMax[p.ID] = 95
+		if p.Stock != nil && *p.Stock-1 < lineMax[p.ID] {
+			lineMax[p.ID] = max(*p.Stock-1, 1)
+		}
 	}
 	slices.Sort(ids)
 	if len(ids) == 0 {
-		return nil, errors.New("the catalog is empty")
+		return nil, nil, errors.New("the catalog is empty")
 	}
-	return ids, nil
+	return ids, lineMax, nil
 }
 
 // newShoppers makes the phase's guests: each loads the catalog page (its
@@ -472,7 +483,7 @@ func (l *loader) phase(ctx context.Context, spec phaseSpec, shoppers []*shopper)
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil && time.Now().Before(win.to) {
-				s.step(ctx, win, spec, l.products)
+				s.step(ctx, win, spec, l.products, l.lineMax)
 			}
 		}()
 	}
@@ -619,7 +630,7 @@ func (s *shopper) timed(ctx context.Context, win *window, route int, path string
 }
 
 // step is one request of the phase's loop.
-func (s *shopper) step(ctx context.Context, win *window, spec phaseSpec, products []int64) {
+func (s *shopper) step(ctx context.Context, win *window, spec phaseSpec, products []int64, lineMax map[int64]int) {
 	s.turn++
 	switch {
 	case spec.Lines > 0:
@@ -636,8 +647,9 @@ func (s *shopper) step(ctx context.Context, win *window, spec phaseSpec, product
 			return
 		}
 		pid := products[s.rng.IntN(min(mixProducts, len(products)))]
-		if s.want[pid] >= 95 {
-			// Keep lines under the cap of 99, or lost items would hide.
+		if s.want[pid] >= lineMax[pid] {
+			// Keep lines under the cap of 99 and the stock, or an add
+			// held to either would count as lost.
 			s.set(ctx, win, pid, 1)
 			return
 		}
