@@ -347,9 +347,10 @@ private_redis_persist() {
 	aof=$(redis-cli -u "$1" --no-auth-warning config get appendonly 2>/dev/null | sed -n 2p) || return 0
 	[ "$aof" = no ] || return 0
 	step "turning on the append-only file of the private Redis (deploy/redis/redis.conf)"
-	redis-cli -u "$1" --no-auth-warning config set appendfsync everysec >/dev/null 2>&1 &&
-		redis-cli -u "$1" --no-auth-warning config set appendonly yes >/dev/null 2>&1 ||
+	if ! { redis-cli -u "$1" --no-auth-warning config set appendfsync everysec >/dev/null 2>&1 &&
+		redis-cli -u "$1" --no-auth-warning config set appendonly yes >/dev/null 2>&1; }; then
 		warn "could not turn on the private Redis's append-only file; restart it with make down && make up"
+	fi
 }
 
 private_redis_port() {
