@@ -523,6 +523,9 @@ var docScreenshots = map[string]bool{
 	"order-desktop": true, "sessions-desktop": true, "error-404-phone": true,
 	"checkout-shipping-desktop": true, "checkout-shipping-phone": true, "checkout-review-desktop": true,
 	"checkout-review-phone": true, "order-phone": true, "search-desktop": true,
+	// The pages of the mail flows, pictured by TestBrowserMail.
+	"password-forgot-desktop": true, "password-forgot-phone": true, "password-reset-desktop": true,
+	"password-reset-phone": true, "account-delete-desktop": true, "account-delete-phone": true,
 }
 
 // layoutProblems lists what is visibly wrong with the page at the current
