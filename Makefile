@@ -106,7 +106,7 @@ workshop-check: ## check that the running shop shows what step STEP teaches (wor
 .PHONY: screenshots
 screenshots: ## every page in headless Chromium at phone and desktop widths; refreshes docs/screenshots
 	@services="$$(bash scripts/ensure-services.sh --test --create-db)" && eval "$$services" && \
-		SHOP_SCREENSHOTS_DIR=docs/screenshots $(GO) test -count=1 -run 'TestBrowser$$/Pages' ./e2e/ && \
+		SHOP_SCREENSHOTS_DIR=docs/screenshots $(GO) test -count=1 -run '^TestBrowser(Mail)?$$/^(Pages|desktop)$$' ./e2e/ && \
 		echo "docs/screenshots/ refreshed; every page is in test-artifacts/screenshots/"
 
 ##

@@ -55,8 +55,9 @@ func logIn(tb *tab, email, password string) {
 
 // checkOut goes through the checkout's steps from the cart page: the
 // shipping address (typed when none is saved), the review, "Place order";
-// with shots, it pictures the two steps.
-func checkOut(tb *tab, shots bool) {
+// each, when not nil, is called on each step's page ("checkout-shipping",
+// "checkout-review") before it is left: to picture it, or to check it.
+func checkOut(tb *tab, each func(step string)) {
 	tb.t.Helper()
 	tb.click(`a.checkout-start`)
 	if p := tb.path(); p != "/checkout" {
@@ -67,17 +68,29 @@ func checkOut(tb *tab, shots bool) {
 			tb.fill(sel, v)
 		}
 	}
-	if shots {
-		shoot(tb, "checkout-shipping")
+	if each != nil {
+		each("checkout-shipping")
 	}
 	tb.click(`form[action="/checkout/shipping"] button[type=submit]`)
 	if p := tb.path(); !strings.HasPrefix(p, "/checkout/review") {
 		tb.fatalf("the shipping step led to %s, want the review", p)
 	}
-	if shots {
-		shoot(tb, "checkout-review")
+	if each != nil {
+		each("checkout-review")
 	}
 	tb.click(`.checkout-form button[type=submit]`)
+}
+
+// checkPage checks the page at the tab's current width, as shoot does at
+// every width: its layout, and its accessibility with axe-core.
+func checkPage(tb *tab, name string) {
+	tb.t.Helper()
+	tb.do("load every image", chromedp.Evaluate[chromedp.Void](`document.querySelectorAll('img[loading=lazy]').forEach(function (i) { i.loading = 'eager'; })`))
+	tb.waitFor("every image loaded", `Array.from(document.images).every(function (i) { return i.complete; })`)
+	if problems := run(tb, "check the layout", chromedp.Evaluate[[]string](layoutProblems)); len(problems) > 0 {
+		tb.errorf("%s: %s", name, strings.Join(problems, "; "))
+	}
+	checkAccessibility(tb, name)
 }
 
 // wantCart checks the cart page's lines and the badge.
@@ -200,7 +213,7 @@ func TestBrowser(t *testing.T) {
 		wantCart(tb, map[string]int{mug: 1, dripper: 4})
 
 		// Check out through the steps and see the order.
-		checkOut(tb, false)
+		checkOut(tb, nil)
 		if !strings.HasPrefix(tb.path(), "/orders/") {
 			tb.fatalf("checkout led to %s, want /orders/:id", tb.path())
 		}
@@ -278,6 +291,72 @@ func TestBrowser(t *testing.T) {
 		tb.fill("#qty-4", "2")
 		tb.click(`.product form.add-to-cart button[type=submit]`)
 		wantCart(tb, map[string]int{"Gooseneck Kettle": 3})
+	})
+
+	t.Run("CheckoutAtEachWidth", func(t *testing.T) {
+		// The checkout's steps as a shopper on a phone and on a desktop
+		// goes through them, clicking at that width: address, a shipping
+		// option other than the first, the review, "Place order", the
+		// order page; each page checked for its layout and with axe-core
+		// at that width.
+		for _, vp := range viewports {
+			t.Run(vp.name, func(t *testing.T) {
+				tb := ch.newTab(t, "checkout-"+vp.name, c.URL)
+				opts := []chromedp.EmulateViewportOption{}
+				if vp.mobile {
+					opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch)
+				}
+				tb.do("resize to "+vp.name, chromedp.EmulateViewport(vp.width, vp.height, opts...))
+				tb.open("/signup")
+				email := testenv.RandomName("checkout-"+vp.name) + "@example.com"
+				tb.fill("#email", email)
+				tb.fill("#password", "checkout at "+vp.name)
+				tb.click(`form[action="/signup"] button[type=submit]`)
+				if got := tb.text(".account-email-text"); got != email {
+					tb.fatalf("after signing up the header shows %q, want %s", got, email)
+				}
+				tb.open("/products/3")
+				tb.do("add the coffee beans", chromedp.Click(chromedp.CSS(`.product form.add-to-cart button[type=submit]`), chromedp.NodeVisible))
+				tb.waitBadge(1)
+				tb.click(`a.nav-cart`)
+				checkPage(tb, "cart-"+vp.name)
+
+				var shipping, shippingCost string
+				checkOut(tb, func(step string) {
+					if step == "checkout-shipping" {
+						// Choose the last shipping option, by its label.
+						tb.do("choose the last shipping option", chromedp.Click(chromedp.CSS(`.shipping-options .option:last-child label`), chromedp.NodeVisible))
+						shipping = run(tb, "read the chosen shipping", chromedp.Evaluate[string](`document.querySelector('.shipping-options input:checked + label').textContent.split(':')[0].trim()`))
+						if !tb.has(`#shipping-express:checked`) {
+							tb.fatalf("choosing the last shipping option checked %q, want express", shipping)
+						}
+					}
+					if step == "checkout-review" {
+						if got := tb.text(".cart-summary .hint"); !strings.Contains(got, shipping) {
+							tb.fatalf("the review says %q, want the chosen shipping %q", got, shipping)
+						}
+						if !strings.Contains(tb.text(".cart-summary address"), "1 Test Street") {
+							tb.fatalf("the review does not show the address: %q", tb.text(".cart-summary address"))
+						}
+						shippingCost = tb.text(".cart-summary dl div:nth-child(2) dd")
+					}
+					checkPage(tb, step+"-"+vp.name)
+				})
+				if !strings.HasPrefix(tb.path(), "/orders/") {
+					tb.fatalf("Place order led to %s, want /orders/:id", tb.path())
+				}
+				if got := tb.text(".order-status h2"); got != "Status: Placed" {
+					tb.fatalf("order status reads %q", got)
+				}
+				if got := tb.text(".cart-summary dl div:nth-child(2) dd"); got != shippingCost {
+					tb.fatalf("the order's shipping is %q, the review's %q", got, shippingCost)
+				}
+				if !strings.Contains(tb.text(".cart-summary address"), "1 Test Street") {
+					tb.fatalf("the order page does not show the address: %q", tb.text(".cart-summary address"))
+				}
+				checkPage(tb, "order-"+vp.name)
+			})
+		}
 	})
 
 	t.Run("AxeFindsProblems", func(t *testing.T) {
@@ -364,7 +443,7 @@ func TestBrowser(t *testing.T) {
 		ann.open("/orders")
 		shoot(ann, "orders-empty")
 		ann.click("a.nav-cart")
-		checkOut(ann, true)
+		checkOut(ann, func(step string) { shoot(ann, step) })
 		shoot(ann, "order")
 		ann.open("/orders")
 		shoot(ann, "orders")
@@ -444,6 +523,9 @@ var docScreenshots = map[string]bool{
 	"order-desktop": true, "sessions-desktop": true, "error-404-phone": true,
 	"checkout-shipping-desktop": true, "checkout-shipping-phone": true, "checkout-review-desktop": true,
 	"checkout-review-phone": true, "order-phone": true, "search-desktop": true,
+	// The pages of the mail flows, pictured by TestBrowserMail.
+	"password-forgot-desktop": true, "password-forgot-phone": true, "password-reset-desktop": true,
+	"password-reset-phone": true, "account-delete-desktop": true, "account-delete-phone": true,
 }
 
 // layoutProblems lists what is visibly wrong with the page at the current

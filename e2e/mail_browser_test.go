@@ -36,6 +36,18 @@ func TestBrowserMail(t *testing.T) {
 		tb.open(u.RequestURI())
 	}
 
+	// shootOrCheck pictures the page at every width (and checks it there
+	// with axe-core) in the desktop run, and checks it at the phone's
+	// width in the phone run, as the phone shopper meets it.
+	shootOrCheck := func(tb *tab, width, page string) {
+		tb.t.Helper()
+		if width == "desktop" {
+			shoot(tb, page)
+		} else {
+			checkPage(tb, page+"-"+width)
+		}
+	}
+
 	for _, vp := range viewports {
 		t.Run(vp.name, func(t *testing.T) {
 			tb := ch.newTab(t, "shopper-"+vp.name, c.URL)
@@ -68,18 +80,14 @@ func TestBrowserMail(t *testing.T) {
 			tb.click(`form.logout-form button[type=submit]`)
 			tb.open("/login")
 			tb.click(`a[href="/password/forgot"]`)
-			if vp.name == "desktop" {
-				shoot(tb, "forgot")
-			}
+			shootOrCheck(tb, vp.name, "password-forgot")
 			tb.fill("#email", email)
 			tb.click(`form[action="/password/forgot"] button[type=submit]`)
 			if !strings.Contains(tb.text(".flashes"), "If an account exists for that email") {
 				tb.fatalf("the answer to a reset request is %q", tb.text(".flashes"))
 			}
 			follow(tb, mp.WaitMail(t, email, "Reset your password", 1, 30*time.Second), "/password/reset")
-			if vp.name == "desktop" {
-				shoot(tb, "reset")
-			}
+			shootOrCheck(tb, vp.name, "password-reset")
 			tb.fill("#password", newPassword)
 			tb.click(`form[action="/password/reset"] button[type=submit]`)
 			if got := tb.text(".account-email-text"); got != email || tb.path() != "/account/sessions" {
@@ -88,9 +96,7 @@ func TestBrowserMail(t *testing.T) {
 
 			// Delete the account with the new password.
 			tb.click(`a[href="/account/delete"]`)
-			if vp.name == "desktop" {
-				shoot(tb, "delete")
-			}
+			shootOrCheck(tb, vp.name, "account-delete")
 			tb.fill("#password", newPassword)
 			tb.click(`form[action="/account/delete"] button[type=submit]`)
 			if !tb.has(`.account a[href="/login"]`) || !strings.Contains(tb.text(".flashes"), "deleted") {
