@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/the-shop/shop/internal/testenv"
 )
@@ -359,6 +361,106 @@ func TestBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("StockCapAtEachWidth", func(t *testing.T) {
+		// More headphones than are in stock (8 in the seed): typed on the
+		// product page (added by JavaScript), then on the cart page (a
+		// plain form post); each time the page names the product and what
+		// is left, and the cart holds the 8.
+		const headphones = "Wireless Headphones"
+		for _, vp := range viewports {
+			t.Run(vp.name, func(t *testing.T) {
+				tb := newTabAt(t, ch, "stock-"+vp.name, c.URL, vp.name)
+				tb.open("/products/14")
+				tb.fill("#qty-14", "50")
+				tb.do("add 50 headphones", chromedp.Click(chromedp.CSS(`.product form.add-to-cart button[type=submit]`), chromedp.NodeVisible))
+				tb.waitBadge(8)
+				want := "Only 8 left of " + headphones
+				if got := tb.text(".product .add-status"); !strings.Contains(got, want) {
+					tb.fatalf("after adding 50 the product page says %q, want %q", got, want)
+				}
+				checkPage(tb, "stock-product-"+vp.name)
+				tb.click(`a.nav-cart`)
+				wantCart(tb, map[string]int{headphones: 8})
+				tb.fill("#line-qty-14", "20")
+				tb.click(`form.qty-form[action="/cart/items/14"] button[type=submit]`)
+				if got := tb.text(".flashes"); !strings.Contains(got, want) {
+					tb.fatalf("after setting 20 the cart says %q, want %q", got, want)
+				}
+				wantCart(tb, map[string]int{headphones: 8})
+				checkPage(tb, "stock-cart-"+vp.name)
+			})
+		}
+	})
+
+	t.Run("SignUpFromCheckoutAtEachWidth", func(t *testing.T) {
+		// A guest with a cart presses "Log in to check out", is asked to log in,
+		// follows "Create an account", signs up and is back at the cart,
+		// whole, and goes on to the checkout.
+		for _, vp := range viewports {
+			t.Run(vp.name, func(t *testing.T) {
+				tb := newTabAt(t, ch, "signup-checkout-"+vp.name, c.URL, vp.name)
+				tb.open("/products/5")
+				tb.fill("#qty-5", "2")
+				tb.do("add two notebooks", chromedp.Click(chromedp.CSS(`.product form.add-to-cart button[type=submit]`), chromedp.NodeVisible))
+				tb.waitBadge(2)
+				tb.click(`a.nav-cart`)
+				// A guest's cart offers "Log in to check out".
+				tb.click(`a.checkout-login`)
+				if p := tb.path(); p != "/login?next=/cart" {
+					tb.fatalf("a guest's Check out led to %s, want the login page with next=/cart", p)
+				}
+				tb.click(`.auth-switch a`)
+				// The link's next is escaped (%2f); it is the same /cart.
+				if p, _ := url.QueryUnescape(tb.path()); p != "/signup?next=/cart" {
+					tb.fatalf("Create an account led to %s, want the signup page with next=/cart", p)
+				}
+				checkPage(tb, "signup-next-"+vp.name)
+				email := testenv.RandomName("signup-checkout-"+vp.name) + "@example.com"
+				tb.fill("#email", email)
+				tb.fill("#password", "signup at "+vp.name)
+				tb.click(`form[action="/signup"] button[type=submit]`)
+				if got := tb.text(".account-email-text"); got != email {
+					tb.fatalf("after signing up the header shows %q, want %s", got, email)
+				}
+				if p := tb.path(); p != "/cart" {
+					tb.fatalf("signing up from the checkout led to %s, want /cart", p)
+				}
+				wantCart(tb, map[string]int{"Dot-Grid Notebook": 2})
+				tb.click(`a.checkout-start`)
+				if p := tb.path(); p != "/checkout" {
+					tb.fatalf("Check out after signing up led to %s, want /checkout", p)
+				}
+			})
+		}
+	})
+
+	t.Run("SearchAtEachWidth", func(t *testing.T) {
+		// A search typed into the catalog's box and sent with Enter shows
+		// the matching products and the query.
+		for _, vp := range viewports {
+			t.Run(vp.name, func(t *testing.T) {
+				tb := newTabAt(t, ch, "search-"+vp.name, c.URL, vp.name)
+				tb.open("/")
+				tb.fill("#catalog-q", "coffee")
+				tb.load("press Enter in the search box", chromedp.SendKeys(chromedp.CSS("#catalog-q"), kb.Enter))
+				if p := tb.path(); p != "/?q=coffee" {
+					tb.fatalf("the search led to %s, want /?q=coffee", p)
+				}
+				if got := tb.text("#search-summary"); !strings.Contains(got, "“coffee”") {
+					tb.fatalf("the results say %q, want the query", got)
+				}
+				names := run(tb, "read the results", chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll('.product-card .card-title')).map(function (e) { return e.textContent.trim(); }).sort()`))
+				if want := []string{dripper, "Single-Origin Coffee Beans, 250 g"}; fmt.Sprint(names) != fmt.Sprint(want) {
+					tb.fatalf("searching coffee shows %q, want %q", names, want)
+				}
+				if got := run(tb, "read the search box", chromedp.Evaluate[string](`document.querySelector('#catalog-q').value`)); got != "coffee" {
+					tb.fatalf("the search box holds %q after the search, want coffee", got)
+				}
+				checkPage(tb, "search-results-"+vp.name)
+			})
+		}
+	})
+
 	t.Run("AxeFindsProblems", func(t *testing.T) {
 		// The accessibility check is not a check that passes everything:
 		// a picture without a text alternative and an unlabelled field
@@ -502,6 +604,25 @@ func TestBrowserIdleTimeout(t *testing.T) {
 	if got := tb.text(".flash"); !strings.Contains(got, "log in") {
 		tb.fatalf("the login page's message is %q", got)
 	}
+}
+
+// newTabAt opens a tab at a viewport's width (a phone's with mobile and
+// touch emulation).
+func newTabAt(t *testing.T, ch *chrome, name, base, viewport string) *tab {
+	t.Helper()
+	tb := ch.newTab(t, name, base)
+	for _, vp := range viewports {
+		if vp.name == viewport {
+			opts := []chromedp.EmulateViewportOption{}
+			if vp.mobile {
+				opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch)
+			}
+			tb.do("resize to "+vp.name, chromedp.EmulateViewport(vp.width, vp.height, opts...))
+			return tb
+		}
+	}
+	t.Fatalf("no viewport %q", viewport)
+	return nil
 }
 
 // viewports are the widths every page is checked and pictured at.

@@ -110,4 +110,64 @@ func TestBrowserMail(t *testing.T) {
 			}
 		})
 	}
+
+	// signIn logs in on the login form and wants the header to show it.
+	signIn := func(tb *tab, email, password string) {
+		tb.t.Helper()
+		tb.open("/login")
+		tb.fill("#email", email)
+		tb.fill("#password", password)
+		tb.click(`form[action="/login"] button[type=submit]`)
+		if got := tb.text(".account-email-text"); got != email {
+			tb.fatalf("after logging in the header shows %q, want %s", got, email)
+		}
+	}
+
+	t.Run("NewDevice", func(t *testing.T) {
+		// An account made in one browser is signed in to from another:
+		// the owner gets the "new sign-in" mail, whose link opens the
+		// sessions page; the same browser signing in again sends none.
+		for _, vp := range viewports {
+			t.Run(vp.name, func(t *testing.T) {
+				email := testenv.RandomName("device-"+vp.name) + "@example.com"
+				password := "new device at " + vp.name
+				first := newTabAt(t, ch, "first-device-"+vp.name, c.URL, vp.name)
+				first.open("/signup")
+				first.fill("#email", email)
+				first.fill("#password", password)
+				first.click(`form[action="/signup"] button[type=submit]`)
+
+				tb := newTabAt(t, ch, "new-device-"+vp.name, c.URL, vp.name)
+				signIn(tb, email, password)
+				ml := mp.WaitMail(t, email, "New sign-in", 1, 30*time.Second)
+				if !strings.Contains(ml.Text, "Device:") || !strings.Contains(ml.Text, "Time:") {
+					tb.fatalf("the new sign-in mail names no device or time:\n%s", ml.Text)
+				}
+				follow(tb, ml, "/account/sessions")
+				if tb.path() != "/account/sessions" || tb.text(".account-email-text") != email {
+					tb.fatalf("the mail's link opened %s signed in as %q, want the sessions page of %s", tb.path(), tb.text(".account-email-text"), email)
+				}
+				if n := run(tb, "count the sessions", chromedp.Evaluate[int](`document.querySelectorAll('.session-item').length`)); n != 2 {
+					tb.fatalf("the sessions page lists %d sessions, want the 2 browsers'", n)
+				}
+				checkPage(tb, "sessions-new-device-"+vp.name)
+
+				// Out and in again from the same browser: no second mail.
+				tb.click(`form.logout-form button[type=submit]`)
+				signIn(tb, email, password)
+				// The mail queue is polled every 200ms: a second mail would
+				// have come well within 2s, as the first did.
+				time.Sleep(2 * time.Second)
+				var n int
+				for _, m := range mp.Messages(t, email) {
+					if strings.Contains(m.Subject, "New sign-in") {
+						n++
+					}
+				}
+				if n != 1 {
+					tb.fatalf("after a second sign-in from the same browser %s has %d new sign-in mails, want 1", email, n)
+				}
+			})
+		}
+	})
 }
