@@ -776,10 +776,11 @@ func TestFirstAddWhileLoggingInKeepsBoth(t *testing.T) {
 // never got to delete the other sessions (a store fault right after the
 // password statement).
 //
-// Before the fix (commit 8e8f35c) each case failed: the restored copy
-// signed its device in again, the other device stayed signed in after a
-// password change whose session cleanup did not run, and API tokens
-// issued before either kept working until they expired.
+// The code before the fix (commit 8e8f35c) had no such check, so each case
+// would fail there: a restored copy is an ordinary stored session, a
+// password change only replaced the hash, and API tokens named only the
+// account id. (This test was written after the fix, against its API, and
+// was not run on that commit.)
 func TestEpochEndsEverySessionIssuedBefore(t *testing.T) {
 	for _, kind := range stores {
 		t.Run(string(kind), func(t *testing.T) {
