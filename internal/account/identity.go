@@ -145,55 +145,27 @@ func (ids *Identities) read(ctx context.Context, id int64) (Identity, bool, erro
 // reconnects after a failure (with the cache emptied and off meanwhile).
 // Run it in a goroutine of its own.
 func (ids *Identities) Listen(ctx context.Context) {
-	wait := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := ids.listen(ctx)
-		ids.listening.Store(false)
-		ids.forgetAll()
-		if ctx.Err() != nil {
-			return
-		}
-		if ids.logger != nil {
-			ids.logger.Warn("account change notifications lost; checking every session against the database until they are back",
-				"err", err, "retry_in", wait)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 5*time.Second)
-	}
-}
-
-func (ids *Identities) listen(ctx context.Context) error {
-	pooled, err := ids.db.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("acquire a connection to listen: %w", err)
-	}
-	// A connection that LISTENs is never handed back to the pool: it is
-	// taken out of it, and closed at the end.
-	conn := pooled.Hijack()
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
-		return fmt.Errorf("listen %s: %w", notifyChannel, err)
-	}
-	// Anything cached before this LISTEN may have missed a notification.
-	ids.forgetAll()
-	ids.listening.Store(true)
-	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
-			return fmt.Errorf("wait for notification: %w", err)
-		}
-		if n.Payload == "*" {
+	postgres.Listen(ctx, ids.db, notifyChannel, postgres.Listener{
+		Up: func() {
+			// Anything cached before this LISTEN may have missed a
+			// notification.
 			ids.forgetAll()
-			continue
-		}
-		if id, err := strconv.ParseInt(n.Payload, 10, 64); err == nil {
-			ids.Forget(id)
-		} else {
+			ids.listening.Store(true)
+		},
+		Notify: func(payload string) {
+			if id, err := strconv.ParseInt(payload, 10, 64); err == nil {
+				ids.Forget(id)
+			} else { // "*": every account
+				ids.forgetAll()
+			}
+		},
+		Down: func(err error, retry time.Duration) {
+			ids.listening.Store(false)
 			ids.forgetAll()
-		}
-	}
+			if ids.logger != nil && retry > 0 {
+				ids.logger.Warn("account change notifications lost; checking every session against the database until they are back",
+					"err", err, "retry_in", retry)
+			}
+		},
+	})
 }

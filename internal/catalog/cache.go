@@ -2,7 +2,6 @@ package catalog
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/the-shop/shop/internal/platform/postgres"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -228,46 +228,21 @@ func (c *Cache) Forget() {
 // reconnects after a failure (with the cache emptied and off meanwhile).
 // Run it in a goroutine of its own.
 func (c *Cache) Listen(ctx context.Context) {
-	wait := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := c.listen(ctx)
-		c.listening.Store(false)
-		c.Forget()
-		if ctx.Err() != nil {
-			return
-		}
-		if c.logger != nil {
-			c.logger.Warn("product change notifications lost; reading products from the database until they are back",
-				"err", err, "retry_in", wait)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 5*time.Second)
-	}
-}
-
-func (c *Cache) listen(ctx context.Context) error {
-	pooled, err := c.store.db.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("acquire a connection to listen: %w", err)
-	}
-	// A connection that LISTENs is never handed back to the pool: it is
-	// taken out of it, and closed at the end.
-	conn := pooled.Hijack()
-	defer conn.Close(context.WithoutCancel(ctx))
-	if _, err := conn.Exec(ctx, "LISTEN "+productsChannel); err != nil {
-		return fmt.Errorf("listen %s: %w", productsChannel, err)
-	}
-	// Anything loaded before this LISTEN may have missed a notification.
-	c.Forget()
-	c.listening.Store(true)
-	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
-			return fmt.Errorf("wait for notification: %w", err)
-		}
-		c.Forget()
-	}
+	postgres.Listen(ctx, c.store.db, productsChannel, postgres.Listener{
+		Up: func() {
+			// Anything loaded before this LISTEN may have missed a
+			// notification.
+			c.Forget()
+			c.listening.Store(true)
+		},
+		Notify: func(string) { c.Forget() },
+		Down: func(err error, retry time.Duration) {
+			c.listening.Store(false)
+			c.Forget()
+			if c.logger != nil && retry > 0 {
+				c.logger.Warn("product change notifications lost; reading products from the database until they are back",
+					"err", err, "retry_in", retry)
+			}
+		},
+	})
 }
